@@ -1,0 +1,77 @@
+#include "record/data_receiver.h"
+
+#include <openssl/crypto.h>
+
+#include <cstring>
+
+#include "common/bytes.h"
+
+namespace smt {
+
+DataReceiver::DataReceiver(std::span<const uint8_t> rx_ctl_key, Config config) : config_(config) {
+  std::memcpy(ctl_key_.data(), rx_ctl_key.data(), std::min(rx_ctl_key.size(), ctl_key_.size()));
+}
+
+DataReceiver::~DataReceiver() { OPENSSL_cleanse(ctl_key_.data(), ctl_key_.size()); }
+
+void DataReceiver::set_epoch_key(uint16_t epoch, RecordCipher opener) {
+  drop_epoch_key(epoch);
+  keys_.emplace_back(epoch, std::move(opener));
+}
+
+void DataReceiver::drop_epoch_key(uint16_t epoch) {
+  std::erase_if(keys_, [&](const auto& k) { return k.first == epoch; });
+}
+
+RecordCipher* DataReceiver::key_for(uint16_t epoch) {
+  for (auto& [e, c] : keys_) {
+    if (e == epoch) return &c;
+  }
+  return nullptr;
+}
+
+RxResult DataReceiver::on_packet(std::span<uint8_t> pkt) {
+  auto dropped = [&](DropReason r) {
+    drops_.add(r);
+    return RxResult::drop(r);
+  };
+  DataHeader h;
+  DropReason why;
+  if (!parse_data_header(pkt, &h, &why)) return dropped(why);
+  if (!verify_data_header_tag(pkt, h, ctl_key_.data())) return dropped(DropReason::kBadTag);
+  RecordCipher* key = key_for(h.epoch);
+  if (key == nullptr) return dropped(DropReason::kUnknownEpoch);
+  if (delivered_ids_.count(h.message_id) != 0) return dropped(DropReason::kDuplicate);
+  if (h.message_length > config_.max_message_length) {
+    return dropped(DropReason::kMessageTooLarge);
+  }
+  uint8_t* payload = pkt.data() + kDataHeaderLen;
+  const size_t len = pkt.size() - kDataHeaderLen;
+  const bool whole = h.seg_pos == 0 && len >= kTlsHeaderLen &&
+                     kTlsHeaderLen + load_be16(payload + 3) == len;
+  auto it = messages_.find(h.message_id);
+  if (it == messages_.end()) it = messages_.try_emplace(h.message_id, h.message_id, &drops_).first;
+  MessageAssembler& m = it->second;
+  RxResult r = whole ? m.add_record(h, *key, payload, len) : m.add_slice(h, *key, payload, len);
+  if (!r.accepted) {
+    drops_.add(r.why);
+    if (m.empty()) messages_.erase(it);  // a forged first packet leaves no state
+    return r;
+  }
+  if (r.completed) {
+    auto msg = m.message();
+    delivered_.push_back({h.message_id, std::vector<uint8_t>(msg.begin(), msg.end())});
+    delivered_ids_.insert(h.message_id);
+    messages_.erase(it);
+  }
+  return r;
+}
+
+std::optional<DataReceiver::Delivered> DataReceiver::take_delivered() {
+  if (delivered_.empty()) return std::nullopt;
+  Delivered d = std::move(delivered_.front());
+  delivered_.pop_front();
+  return d;
+}
+
+}  // namespace smt

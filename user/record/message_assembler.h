@@ -1,0 +1,82 @@
+// The receiving side of CONTRACT §2 for one message: opens records, checks
+// that the inner header binds what the DATA header claims (offset, padded
+// length, true length, LAST), places bytes only at the authenticated offset,
+// enforces the tiling of [0, padded length), and reassembles TSO slices.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "record/record_cipher.h"
+#include "wire/data_header.h"
+#include "wire/drop_reason.h"
+
+namespace smt {
+
+/// What became of one packet.
+struct RxResult {
+  bool accepted = false;   ///< the packet contributed (or completed a record)
+  bool completed = false;  ///< the message is now complete
+  DropReason why = DropReason::kCount;  ///< set when !accepted
+
+  static RxResult drop(DropReason r) { return {false, false, r}; }
+};
+
+class MessageAssembler {
+ public:
+  /// Holds nothing until a record of the message authenticates; then
+  /// allocates its padded length (from the inner header) once.
+  /// Drops beyond the one each call returns (staged TSO slices found forged
+  /// when their record completes another way) are counted in *drops.
+  MessageAssembler(uint64_t message_id, DropCounters* drops);
+
+  /// A whole record (per-packet layout). Opens it in place in `rec`.
+  RxResult add_record(const DataHeader& h, RecordCipher& opener, uint8_t* rec, size_t len);
+
+  /// A slice of a record starting at h.seg_pos (TSO layout). Opens the record
+  /// once all its bytes are there.
+  RxResult add_slice(const DataHeader& h, RecordCipher& opener, const uint8_t* payload,
+                     size_t len);
+
+  bool complete() const { return complete_; }
+  /// The delivered bytes, [0, true length). Valid once complete().
+  std::span<const uint8_t> message() const { return {buf_.data(), true_length_}; }
+  uint64_t message_id() const { return id_; }
+  /// No record accepted and no slice staged: a forged first packet left no state.
+  bool empty() const { return records_present_ == 0 && staging_.empty(); }
+
+ private:
+  struct Range {
+    uint32_t offset = 0;
+    uint32_t end = 0;
+    bool present = false;
+  };
+  struct Staging;  // one partially received record (TSO layout)
+  struct StagingDeleter {
+    void operator()(Staging* s) const;
+  };
+
+  RxResult check_and_place(const DataHeader& h, const uint8_t* content, size_t len);
+  // Before a whole record of `index` is opened: does a staged partial copy of
+  // it disagree with `rec`? Such a stage held forged slices.
+  bool staging_conflicts(uint16_t index, const uint8_t* rec, size_t len) const;
+  void retire_staging(uint16_t index, bool conflicted);
+
+  uint64_t id_;
+  DropCounters* drops_;
+  uint32_t padded_length_ = 0;
+  bool started_ = false;  // padded_length_ and buf_ are set
+  uint32_t true_length_ = 0;
+  bool true_length_known_ = false;
+  std::vector<uint8_t> buf_;
+  std::vector<Range> ranges_;  // by record index
+  std::vector<std::unique_ptr<Staging, StagingDeleter>> staging_;
+  int64_t last_index_ = -1;
+  uint32_t records_present_ = 0;
+  uint64_t bytes_present_ = 0;
+  bool complete_ = false;
+};
+
+}  // namespace smt

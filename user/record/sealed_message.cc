@@ -1,0 +1,85 @@
+#include "record/sealed_message.h"
+
+#include <cstring>
+
+#include "common/bytes.h"
+
+namespace smt {
+
+Result<MessageGeometry> MessageGeometry::make(uint32_t true_length, uint32_t padded_length,
+                                              uint32_t record_data) {
+  if (padded_length < true_length) return make_error(EINVAL, "padded length below true length");
+  if (record_data == 0) return make_error(EINVAL, "record size 0");
+  if (record_data > SMT_RECORD_MAX_DATA) return make_error(EMSGSIZE, "record over 2^14 bytes");
+  uint64_t records = padded_length == 0 ? 1 : (uint64_t{padded_length} + record_data - 1) / record_data;
+  if (records > SMT_MAX_RECORDS_PER_MESSAGE) {
+    return make_error(EMSGSIZE, "message needs more than 2^16 records");
+  }
+  MessageGeometry g;
+  g.true_length = true_length;
+  g.padded_length = padded_length;
+  g.record_data = record_data;
+  g.records = static_cast<uint32_t>(records);
+  return g;
+}
+
+uint32_t record_data_for_mtu(uint32_t mtu, bool ipv6) {
+  const uint32_t ip = ipv6 ? 40 : 20;
+  const uint32_t fixed = ip + sizeof(struct smt_data_hdr) + kRecordOverhead;
+  if (mtu <= fixed) return 0;
+  uint32_t n = mtu - fixed;
+  return n > SMT_RECORD_MAX_DATA ? SMT_RECORD_MAX_DATA : n;
+}
+
+Result<SealedMessage> SealedMessage::create(uint64_t message_id, std::span<const uint8_t> data,
+                                            const MessageGeometry& geometry) {
+  if (message_id > SMT_MESSAGE_ID_MAX) return make_error(EINVAL, "message id over 48 bits");
+  if (data.size() != geometry.true_length) return make_error(EINVAL, "data length != geometry");
+  SealedMessage m;
+  m.id_ = message_id;
+  m.geometry_ = geometry;
+  m.data_ = data;
+  m.slot_ = geometry.record_data + kRecordOverhead;
+  if (geometry.padded_length == 0) m.slot_ = kRecordOverhead;
+  m.store_.resize(m.slot_ * geometry.records);
+  m.sealed_.assign(geometry.records, 0);
+  return m;
+}
+
+Result<std::span<const uint8_t>> SealedMessage::record(uint32_t i, RecordCipher& cipher) {
+  if (i >= geometry_.records) return make_error(EINVAL, "record index out of range");
+  uint8_t* rec = store_.data() + size_t{i} * slot_;
+  const size_t wire = geometry_.wire_len(i);
+  if (sealed_[i]) {
+    if (cipher.key_id() != key_id_) return make_error(EINVAL, "record sealed under another key");
+    return std::span<const uint8_t>(rec, wire);
+  }
+  if (sealed_count_ == 0) {
+    key_id_ = cipher.key_id();
+  } else if (cipher.key_id() != key_id_) {
+    return make_error(EINVAL, "a message's records must share one key");
+  }
+  // Content: inner header, then the data; bytes past the true length are 0.
+  const uint32_t off = geometry_.offset(i);
+  const uint32_t len = geometry_.data_len(i);
+  uint8_t* inner = rec + kTlsHeaderLen;
+  std::memset(inner, 0, kInnerHeaderLen);
+  store_be32(inner + 0, off);
+  store_be32(inner + 4, geometry_.padded_length);
+  store_be32(inner + 8, geometry_.true_length);
+  inner[12] = (i + 1 == geometry_.records) ? SMT_INNER_F_LAST : 0;
+  uint8_t* dst = inner + kInnerHeaderLen;
+  size_t copy = 0;
+  if (off < geometry_.true_length) {
+    copy = geometry_.true_length - off < len ? geometry_.true_length - off : len;
+    std::memcpy(dst, data_.data() + off, copy);
+  }
+  if (copy < len) std::memset(dst + copy, 0, len - copy);
+  auto sealed = cipher.seal(record_seq(id_, static_cast<uint16_t>(i)), rec, kInnerHeaderLen + len);
+  if (!sealed.ok()) return sealed.error();
+  sealed_[i] = 1;
+  ++sealed_count_;
+  return std::span<const uint8_t>(rec, wire);
+}
+
+}  // namespace smt

@@ -1,0 +1,75 @@
+// The sending side of CONTRACT §2: a message cut into TLS records whose
+// geometry (boundaries, padding, inner headers, key) is fixed when the message
+// is created, each record sealed once on first use and kept, so every
+// retransmission resends byte-identical ciphertext under the same nonce.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "common/result.h"
+#include "record/record_cipher.h"
+#include "smt/wire.h"
+
+namespace smt {
+
+inline constexpr size_t kInnerHeaderLen = sizeof(struct smt_inner_hdr);
+/// Bytes a record adds around its data (TLS header, inner header, type, tag).
+inline constexpr size_t kRecordOverhead = SMT_RECORD_OVERHEAD;
+
+/// Record boundaries of one message: every record but the last carries
+/// `record_data` bytes; records tile [0, padded_length); the empty message has
+/// one empty record.
+struct MessageGeometry {
+  uint32_t true_length = 0;
+  uint32_t padded_length = 0;
+  uint32_t record_data = 0;
+  uint32_t records = 0;
+
+  /// EMSGSIZE past 2^16 records or for record_data over the TLS limit; EINVAL
+  /// for padded_length < true_length or record_data 0.
+  static Result<MessageGeometry> make(uint32_t true_length, uint32_t padded_length,
+                                      uint32_t record_data);
+  uint32_t offset(uint32_t i) const { return i * record_data; }
+  uint32_t data_len(uint32_t i) const {
+    uint32_t off = offset(i);
+    uint32_t rest = padded_length - off;
+    return rest < record_data ? rest : record_data;
+  }
+  size_t wire_len(uint32_t i) const { return data_len(i) + kRecordOverhead; }
+};
+
+/// Data bytes per record so that DATA header + record fit one packet of `mtu`
+/// bytes (IP header included) on the per-packet path.
+uint32_t record_data_for_mtu(uint32_t mtu, bool ipv6);
+
+class SealedMessage {
+ public:
+  /// `data` (true_length bytes) must stay valid and unchanged until every
+  /// record was sealed (all_sealed()); bytes from true_length to
+  /// padded_length are zeros. Allocates the ciphertext store once.
+  static Result<SealedMessage> create(uint64_t message_id, std::span<const uint8_t> data,
+                                      const MessageGeometry& geometry);
+
+  /// Record i, sealed under `cipher` the first time and returned as stored
+  /// afterwards (the cipher must be the same key: EINVAL otherwise).
+  Result<std::span<const uint8_t>> record(uint32_t i, RecordCipher& cipher);
+
+  bool all_sealed() const { return sealed_count_ == geometry_.records; }
+  uint64_t message_id() const { return id_; }
+  const MessageGeometry& geometry() const { return geometry_; }
+
+ private:
+  SealedMessage() = default;
+  uint64_t id_ = 0;
+  MessageGeometry geometry_;
+  std::span<const uint8_t> data_;
+  std::vector<uint8_t> store_;       // record i at i * slot_
+  std::vector<uint8_t> sealed_;      // 1 once record i is sealed
+  size_t slot_ = 0;
+  uint32_t sealed_count_ = 0;
+  uint64_t key_id_ = 0;
+};
+
+}  // namespace smt
