@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <string>
 
-#include "loader/result.h"
+#include "common/result.h"
 #include "loader/unique_fd.h"
 
 struct bpf_object;

@@ -15,7 +15,7 @@
 
 #include "siphash_test.skel.h"
 #include "siphash_test_layout.h"
-#include "siphash_vectors.h"
+#include "support/siphash_vectors.h"
 #include "smt/siphash.h"
 #include "support/test_support.h"
 

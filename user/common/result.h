@@ -1,4 +1,5 @@
-// Errors as values for the data path: Result<T> holds a T or an Error.
+// Errors as values (the data path, the loader, the daemons): Result<T> holds
+// a T or an Error; Status is Result<void>.
 #pragma once
 
 #include <cerrno>
@@ -25,6 +26,7 @@ class [[nodiscard]] Result {
   T& value() & { return std::get<0>(v_); }
   T&& value() && { return std::get<0>(std::move(v_)); }
   const T& value() const& { return std::get<0>(v_); }
+  const T& operator*() const& { return std::get<0>(v_); }
   T* operator->() { return &std::get<0>(v_); }
   const T* operator->() const { return &std::get<0>(v_); }
   T& operator*() & { return std::get<0>(v_); }

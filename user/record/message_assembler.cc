@@ -9,20 +9,7 @@
 
 namespace smt {
 
-namespace {
-constexpr size_t kMaxRecordWire = kTlsHeaderLen + SMT_RECORD_MAX_CONTENT + 1 + kTlsTagLen;
-}  // namespace
 
-struct MessageAssembler::Staging {
-  uint16_t index = 0;
-  uint32_t wire_len = 0;  // 0 until bytes [0, 5) are present
-  size_t covered = 0;
-  size_t max_end = 0;  // one past the highest byte received
-  std::vector<uint8_t> bytes = std::vector<uint8_t>(kMaxRecordWire);
-  std::vector<uint8_t> have = std::vector<uint8_t>(kMaxRecordWire);
-};
-
-void MessageAssembler::StagingDeleter::operator()(Staging* s) const { delete s; }
 
 MessageAssembler::MessageAssembler(uint64_t message_id, DropCounters* drops)
     : id_(message_id), drops_(drops) {}
@@ -173,7 +160,7 @@ RxResult MessageAssembler::add_slice(const DataHeader& h, RecordCipher& opener,
   if (h.record_index < ranges_.size() && ranges_[h.record_index].present) {
     return RxResult::drop(DropReason::kDuplicate);
   }
-  if (len == 0 || h.seg_pos > kMaxRecordWire || len > kMaxRecordWire - h.seg_pos) {
+  if (len == 0 || h.seg_pos > Staging::kMaxWire || len > Staging::kMaxWire - h.seg_pos) {
     return RxResult::drop(DropReason::kBadRecord);
   }
   Staging* st = nullptr;
@@ -181,7 +168,7 @@ RxResult MessageAssembler::add_slice(const DataHeader& h, RecordCipher& opener,
     if (s->index == h.record_index) st = s.get();
   }
   if (st == nullptr) {
-    staging_.emplace_back(new Staging());
+    staging_.push_back(std::make_unique<Staging>());
     st = staging_.back().get();
     st->index = h.record_index;
   }
@@ -208,7 +195,7 @@ RxResult MessageAssembler::add_slice(const DataHeader& h, RecordCipher& opener,
     staging_.erase(it);
     return owned;
   };
-  if (st->wire_len != 0 && (st->wire_len > kMaxRecordWire || st->max_end > st->wire_len)) {
+  if (st->wire_len != 0 && (st->wire_len > Staging::kMaxWire || st->max_end > st->wire_len)) {
     take();  // bytes past the record's end: forged
     return RxResult::drop(DropReason::kBadRecord);
   }

@@ -53,9 +53,16 @@ class MessageAssembler {
     uint32_t end = 0;
     bool present = false;
   };
-  struct Staging;  // one partially received record (TSO layout)
-  struct StagingDeleter {
-    void operator()(Staging* s) const;
+  // One partially received record (TSO layout): its wire bytes as they
+  // arrive, and which of them are here.
+  struct Staging {
+    static constexpr size_t kMaxWire = 5 + SMT_RECORD_MAX_CONTENT + 1 + 16;
+    uint16_t index = 0;
+    uint32_t wire_len = 0;  // 0 until bytes [0, 5) are present
+    size_t covered = 0;
+    size_t max_end = 0;  // one past the highest byte received
+    std::vector<uint8_t> bytes = std::vector<uint8_t>(kMaxWire);
+    std::vector<uint8_t> have = std::vector<uint8_t>(kMaxWire);
   };
 
   RxResult check_and_place(const DataHeader& h, const uint8_t* content, size_t len);
@@ -72,7 +79,7 @@ class MessageAssembler {
   bool true_length_known_ = false;
   std::vector<uint8_t> buf_;
   std::vector<Range> ranges_;  // by record index
-  std::vector<std::unique_ptr<Staging, StagingDeleter>> staging_;
+  std::vector<std::unique_ptr<Staging>> staging_;
   int64_t last_index_ = -1;
   uint32_t records_present_ = 0;
   uint64_t bytes_present_ = 0;
