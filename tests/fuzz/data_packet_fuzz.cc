@@ -6,6 +6,8 @@
 // one valid message (tools: --seed) make the corpus, so real records are there
 // to reorder, duplicate and relabel. Any crash, leak or sanitizer report is a
 // bug; so is a delivered message that is not the sealed one.
+#include "data_packet_fuzz.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -18,7 +20,6 @@
 #include "record/sealed_message.h"
 #include "smt/siphash.h"
 #include "wire/data_packet.h"
-#include "data_packet_fuzz.h"
 
 namespace smt::fuzz {
 

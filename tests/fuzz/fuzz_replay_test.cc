@@ -28,9 +28,15 @@ TEST(DataPacketFuzz, TwentyThousandMutationsNeverDeliverOtherBytes) {
     for (int e = 0; e < edits; ++e) {
       size_t at = rng() % in.size();
       switch (rng() % 4) {
-        case 0: in[at] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
-        case 1: in[at] = static_cast<uint8_t>(rng()); break;
-        case 2: in.erase(in.begin() + static_cast<long>(at)); break;
+        case 0:
+          in[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
+          break;
+        case 1:
+          in[at] = static_cast<uint8_t>(rng());
+          break;
+        case 2:
+          in.erase(in.begin() + static_cast<long>(at));
+          break;
         default: {  // duplicate a run, as a network might
           size_t len = std::min<size_t>(rng() % 200, in.size() - at);
           std::vector<uint8_t> run(in.begin() + static_cast<long>(at),

@@ -68,8 +68,8 @@ TEST(RecordAllocation, CounterSeesAllocations) {
 }
 
 TEST(RecordAllocation, TenThousandSealsAndOpensAllocateNothing) {
-  for (Suite suite : {Suite::kAes128GcmSha256, Suite::kAes256GcmSha384,
-                      Suite::kChaCha20Poly1305Sha256}) {
+  for (Suite suite :
+       {Suite::kAes128GcmSha256, Suite::kAes256GcmSha384, Suite::kChaCha20Poly1305Sha256}) {
     std::vector<uint8_t> secret(suite_info(suite)->hash_len, 0x11);
     auto keys = derive_traffic_keys(suite, secret);
     ASSERT_TRUE(keys.ok());

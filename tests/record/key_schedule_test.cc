@@ -41,7 +41,9 @@ TEST(KeySchedule, Rfc8448ApplicationTrafficKeysAndIvs) {
 
 // ---- independent recomputation with the openssl command line -------------
 
-bool have_openssl_cli() { return test::run_command("openssl version >/dev/null 2>&1", nullptr) == 0; }
+bool have_openssl_cli() {
+  return test::run_command("openssl version >/dev/null 2>&1", nullptr) == 0;
+}
 
 // The HkdfLabel structure of RFC 8446 §7.1, encoded here by the test itself.
 std::string hkdf_label_hex(size_t len, const std::string& label, const std::string& ctx_hex) {
@@ -58,8 +60,7 @@ std::string hkdf_label_hex(size_t len, const std::string& label, const std::stri
 }
 
 std::string openssl_expand_label(const char* digest, const std::string& secret_hex,
-                                 const std::string& label, const std::string& ctx_hex,
-                                 size_t len) {
+                                 const std::string& label, const std::string& ctx_hex, size_t len) {
   std::string cmd = "openssl kdf -keylen " + std::to_string(len) + " -kdfopt digest:" + digest +
                     " -kdfopt mode:EXPAND_ONLY -kdfopt hexkey:" + secret_hex +
                     " -kdfopt hexinfo:" + hkdf_label_hex(len, label, ctx_hex) + " HKDF";
@@ -67,7 +68,8 @@ std::string openssl_expand_label(const char* digest, const std::string& secret_h
   EXPECT_EQ(test::run_command(cmd, &out), 0) << cmd;
   std::string h;
   for (char ch : out) {
-    if (std::isxdigit(static_cast<unsigned char>(ch))) h.push_back(static_cast<char>(std::tolower(ch)));
+    if (std::isxdigit(static_cast<unsigned char>(ch)))
+      h.push_back(static_cast<char>(std::tolower(ch)));
   }
   return h;
 }
@@ -133,8 +135,8 @@ TEST(KeySchedule, SessionSecretsMatchOpensslKdfCommandLine) {
 
 TEST(KeySchedule, EpochKeysAndRatchetMatchOpensslKdfCommandLine) {
   SMT_REQUIRE_OR_SKIP(have_openssl_cli(), "the openssl command line is not installed");
-  for (Suite suite : {Suite::kAes128GcmSha256, Suite::kAes256GcmSha384,
-                      Suite::kChaCha20Poly1305Sha256}) {
+  for (Suite suite :
+       {Suite::kAes128GcmSha256, Suite::kAes256GcmSha384, Suite::kChaCha20Poly1305Sha256}) {
     const SuiteInfo* info = suite_info(suite);
     std::vector<uint8_t> secret(info->hash_len, 0x5a);
     std::string cur = hex(secret);
@@ -148,7 +150,8 @@ TEST(KeySchedule, EpochKeysAndRatchetMatchOpensslKdfCommandLine) {
                 openssl_expand_label(info->digest, cur, "iv", "", 12));
       auto next = next_traffic_secret(suite, s.span());
       ASSERT_TRUE(next.ok());
-      std::string expect = openssl_expand_label(info->digest, cur, "traffic upd", "", info->hash_len);
+      std::string expect =
+          openssl_expand_label(info->digest, cur, "traffic upd", "", info->hash_len);
       EXPECT_EQ(hex(next->data(), next->size()), expect);
       s = *next;
       cur = expect;
@@ -160,8 +163,14 @@ TEST(KeySchedule, ContextBytesAreBigEndianInDocumentedOrder) {
   size_t n = 0;
   auto b = session_context_bytes(doc_session(Suite::kAes128GcmSha256), &n);
   EXPECT_EQ(hex(b.data(), n),
-            "01" "1301" "00000000000000000000ffff0a000001" "9c40"
-            "00000000000000000000ffff0a000002" "1388" "fd" "0000000000000002");
+            "01"
+            "1301"
+            "00000000000000000000ffff0a000001"
+            "9c40"
+            "00000000000000000000ffff0a000002"
+            "1388"
+            "fd"
+            "0000000000000002");
 }
 
 TEST(KeySchedule, UnknownSuiteIsAnError) {

@@ -53,8 +53,8 @@ class MessageTest : public ::testing::Test {
   std::vector<Packet> packets(uint64_t id, const std::vector<uint8_t>& data, Layout layout,
                               uint32_t record_data = 0, uint32_t padded = 0) {
     if (record_data == 0) {
-      record_data = layout == Layout::kPerPacket ? record_data_for_mtu(kMtu, false)
-                                                 : SMT_RECORD_MAX_DATA;
+      record_data =
+          layout == Layout::kPerPacket ? record_data_for_mtu(kMtu, false) : SMT_RECORD_MAX_DATA;
     }
     if (padded == 0) padded = static_cast<uint32_t>(data.size());
     auto g = MessageGeometry::make(static_cast<uint32_t>(data.size()), padded, record_data);
@@ -119,8 +119,8 @@ struct SizeCase {
 
 TEST_F(MessageTest, EverySizeClassSurvivesPermutationAndDuplication) {
   const uint32_t rd = record_data_for_mtu(kMtu, false);
-  const SizeCase sizes[] = {{"empty", 0},        {"1B", 1},           {"one-packet", rd},
-                            {"two-packets", rd + 1}, {"many", 300 * 1000}};
+  const SizeCase sizes[] = {
+      {"empty", 0}, {"1B", 1}, {"one-packet", rd}, {"two-packets", rd + 1}, {"many", 300 * 1000}};
   for (Layout layout : {Layout::kPerPacket, Layout::kTso}) {
     for (const auto& sc : sizes) {
       for (uint32_t seed = 1; seed <= 20; ++seed) {
@@ -344,9 +344,9 @@ TEST_F(MessageTest, RecordFromAnotherEpochOrUnknownEpochIsRejected) {
   EXPECT_EQ(r->drops().get(DropReason::kUnknownEpoch), 1u);
   // With a key for epoch 1 installed (a different key), it fails the AEAD.
   auto k1 = derive_traffic_keys(Suite::kAes128GcmSha256, std::vector<uint8_t>(32, 0x43));
-  r->set_epoch_key(1, std::move(RecordCipher::create(Suite::kAes128GcmSha256, *k1,
-                                                     CipherDirection::kOpen))
-                          .value());
+  r->set_epoch_key(
+      1, std::move(RecordCipher::create(Suite::kAes128GcmSha256, *k1, CipherDirection::kOpen))
+             .value());
   EXPECT_FALSE(r->on_packet(pkts[0]).accepted);
   EXPECT_EQ(r->drops().get(DropReason::kAuthFailed), 1u);
 }
@@ -374,11 +374,151 @@ TEST_F(MessageTest, HeaderFieldsAreBoundByTheTag) {
   auto data = pattern(100, 21);
   auto pkts = packets(34, data, Layout::kPerPacket);
   // Every byte inside the tag's coverage, flipped without re-tagging.
-  for (size_t byte : {0u, 2u, 8u, 12u, 13u, 14u, 15u, 20u, 27u, 28u, 32u, 36u, 38u, 40u, 41u, 44u}) {
+  for (size_t byte :
+       {0u, 2u, 8u, 12u, 13u, 14u, 15u, 20u, 27u, 28u, 32u, 36u, 38u, 40u, 41u, 44u}) {
     auto bad = pkts[0];
     bad[byte] ^= 0x01;
     auto r = receiver();
     EXPECT_FALSE(r->on_packet(bad).accepted) << "byte " << byte;
+  }
+}
+
+}  // namespace
+}  // namespace smt
+
+// ---- tiling, against a sender that holds the key ----------------------------
+// A buggy or malicious peer can seal any inner header it likes; the receiver
+// still delivers only an exact tiling of [0, padded length).
+
+namespace smt {
+namespace {
+
+struct ForgedRecord {
+  uint16_t index;
+  uint32_t offset;
+  uint32_t data_len;
+  uint32_t padded;
+  uint32_t true_len;
+  uint8_t flags;
+  uint8_t reserved = 0;
+};
+
+class TilingTest : public MessageTest {
+ protected:
+  Packet forge(uint64_t id, const ForgedRecord& f) {
+    std::vector<uint8_t> rec(RecordCipher::record_size(kInnerHeaderLen + f.data_len));
+    uint8_t* inner = rec.data() + kTlsHeaderLen;
+    store_be32(inner + 0, f.offset);
+    store_be32(inner + 4, f.padded);
+    store_be32(inner + 8, f.true_len);
+    inner[12] = f.flags;
+    inner[13] = f.reserved;
+    for (uint32_t i = 0; i < f.data_len; ++i) inner[kInnerHeaderLen + i] = static_cast<uint8_t>(i);
+    auto n = sealer_->seal(record_seq(id, f.index), rec.data(), kInnerHeaderLen + f.data_len);
+    EXPECT_TRUE(n.ok());
+    DataHeader h;
+    h.message_id = id;
+    h.message_length = f.padded;
+    h.record_offset = f.offset;
+    h.record_index = f.index;
+    Packet p(kDataHeaderLen + *n);
+    build_data_packet(p.data(), h, {rec.data(), *n}, kCtlKey);
+    return p;
+  }
+};
+
+enum class Verdict { kDelivered, kNever, kOrderDependent };
+
+struct TilingCase {
+  const char* name;
+  std::vector<ForgedRecord> records;
+  Verdict verdict;
+  DropReason why;  // of the rejected record(s), when not delivered
+};
+
+TEST_F(TilingTest, OnlyAnExactTilingOfThePaddedLengthIsDelivered) {
+  constexpr uint8_t L = SMT_INNER_F_LAST;
+  const TilingCase cases[] = {
+      {"exact",
+       {{0, 0, 500, 1000, 900, 0}, {1, 500, 500, 1000, 900, L}},
+       Verdict::kDelivered,
+       DropReason::kCount},
+      {"gap",
+       {{0, 0, 500, 1000, 1000, 0}, {1, 600, 400, 1000, 1000, L}},
+       Verdict::kNever,
+       DropReason::kTiling},
+      {"overlap",
+       {{0, 0, 500, 1000, 1000, 0}, {1, 400, 600, 1000, 1000, L}},
+       Verdict::kNever,
+       DropReason::kTiling},
+      {"second LAST",
+       {{0, 0, 500, 1000, 1000, 0}, {1, 500, 500, 1000, 1000, L}, {2, 500, 500, 1000, 1000, L}},
+       // Delivered when index 1 arrives before index 2, never otherwise; the
+       // delivered bytes are always records 0 and 1.
+       Verdict::kOrderDependent,
+       DropReason::kCount},
+      {"past padded length", {{0, 0, 1200, 1000, 1000, L}}, Verdict::kNever, DropReason::kTiling},
+      {"LAST before the end", {{0, 0, 500, 1000, 1000, L}}, Verdict::kNever, DropReason::kTiling},
+      {"no LAST at the end", {{0, 0, 1000, 1000, 1000, 0}}, Verdict::kNever, DropReason::kTiling},
+      {"first record not at 0",
+       {{0, 10, 990, 1000, 1000, L}},
+       Verdict::kNever,
+       DropReason::kTiling},
+      {"empty record in a message",
+       {{0, 0, 1000, 1000, 1000, 0}, {1, 1000, 0, 1000, 1000, L}},
+       Verdict::kNever,
+       DropReason::kTiling},
+      {"true length over padded",
+       {{0, 0, 1000, 1000, 1001, L}},
+       Verdict::kNever,
+       DropReason::kLengthMismatch},
+      {"true length differs between records",
+       {{0, 0, 500, 1000, 900, 0}, {1, 500, 500, 1000, 800, L}},
+       Verdict::kNever,
+       DropReason::kLengthMismatch},
+      {"unknown inner flag",
+       {{0, 0, 1000, 1000, 1000, L | 0x02}},
+       Verdict::kNever,
+       DropReason::kBadRecord},
+      {"reserved inner byte",
+       {{0, 0, 1000, 1000, 1000, L, 1}},
+       Verdict::kNever,
+       DropReason::kBadRecord},
+      {"record after LAST",
+       {{1, 500, 500, 1000, 1000, L}, {2, 1000, 1, 1000, 1000, 0}},
+       Verdict::kNever,
+       DropReason::kTiling},
+  };
+  uint64_t id = 100;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    id += 2;
+    std::vector<Packet> pkts;
+    for (const auto& f : c.records) pkts.push_back(forge(id, f));
+    // Every order: the verdict may not depend on arrival order.
+    std::vector<size_t> order(pkts.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    do {
+      auto rr = receiver();
+      std::vector<Packet> wire;
+      for (size_t i : order) wire.push_back(pkts[i]);
+      auto got = feed(*rr, wire);
+      if (c.verdict == Verdict::kDelivered) {
+        ASSERT_EQ(got.size(), 1u);
+      }
+      if (c.verdict == Verdict::kNever) {
+        EXPECT_TRUE(got.empty());
+        EXPECT_GE(rr->drops().get(c.why), 1u);
+      }
+      if (!got.empty()) {
+        // Each forged record carries bytes 0, 1, 2, ... of its own.
+        std::vector<uint8_t> expect;
+        for (int i = 0; i < 500; ++i) expect.push_back(static_cast<uint8_t>(i));
+        for (int i = 0; i < 500; ++i) expect.push_back(static_cast<uint8_t>(i));
+        expect.resize(c.records[0].true_len);
+        EXPECT_EQ(got[0].data, expect);
+      }
+    } while (std::next_permutation(order.begin(), order.end()));
   }
 }
 

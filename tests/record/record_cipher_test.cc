@@ -71,8 +71,8 @@ TEST(RecordCipher, Rfc8448ApplicationRecordsAreReproducedByteForByte) {
 }
 
 TEST(RecordCipher, EverySuiteRoundTripsAndCountsSealedBlocks) {
-  for (Suite suite : {Suite::kAes128GcmSha256, Suite::kAes256GcmSha384,
-                      Suite::kChaCha20Poly1305Sha256}) {
+  for (Suite suite :
+       {Suite::kAes128GcmSha256, Suite::kAes256GcmSha384, Suite::kChaCha20Poly1305Sha256}) {
     std::vector<uint8_t> secret(suite_info(suite)->hash_len, 7);
     RecordCipher s = make(suite, secret, CipherDirection::kSeal);
     RecordCipher o = make(suite, secret, CipherDirection::kOpen);
@@ -95,7 +95,8 @@ TEST(RecordCipher, EverySuiteRoundTripsAndCountsSealedBlocks) {
 }
 
 TEST(RecordCipher, RecordOverTlsLimitIsEmsgsize) {
-  RecordCipher s = make(Suite::kAes128GcmSha256, std::vector<uint8_t>(32, 1), CipherDirection::kSeal);
+  RecordCipher s =
+      make(Suite::kAes128GcmSha256, std::vector<uint8_t>(32, 1), CipherDirection::kSeal);
   std::vector<uint8_t> rec(RecordCipher::record_size(16385));
   auto n = s.seal(0, rec.data(), 16385);
   ASSERT_FALSE(n.ok());
@@ -154,6 +155,31 @@ TEST(RecordCipher, MalformedRecordHeadersAreRejectedBeforeDecryption) {
   EXPECT_EQ(o.failed_opens(), 0u) << "malformed records never reach the AEAD";
 }
 
+TEST(RecordCipher, SealingStopsAtTheUsageLimitAndRekeyIsSignalledBefore) {
+  auto keys = derive_traffic_keys(Suite::kAes128GcmSha256, std::vector<uint8_t>(32, 8));
+  ASSERT_TRUE(keys.ok());
+  // Each 64-byte record costs ceil(65 / 16) + 1 = 6 blocks.
+  RecordCipher::Limits limits{60, 120};
+  auto s = RecordCipher::create(Suite::kAes128GcmSha256, *keys, CipherDirection::kSeal, limits);
+  ASSERT_TRUE(s.ok());
+  std::vector<uint8_t> rec(RecordCipher::record_size(64), 0x5c);
+  for (uint64_t i = 0; i < 20; ++i) {
+    EXPECT_EQ(s->needs_rekey(), i * 6 >= 60) << i;
+    ASSERT_TRUE(s->seal(i, rec.data(), 64).ok()) << i;
+  }
+  EXPECT_EQ(s->sealed_blocks(), 120u);
+  std::vector<uint8_t> before = rec;
+  auto refused = s->seal(20, rec.data(), 64);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, EKEYEXPIRED);
+  EXPECT_EQ(s->sealed_blocks(), 120u);
+  // Limits can only be lowered: asking for more gets the contract's values.
+  auto high =
+      RecordCipher::create(Suite::kAes128GcmSha256, *keys, CipherDirection::kSeal, {~0ULL, ~0ULL});
+  ASSERT_TRUE(high.ok());
+  EXPECT_FALSE(high->needs_rekey());
+}
+
 TEST(NonceOracle, SameSeqOverDifferentPlaintextIsReported) {
   NonceOracle oracle;
   const uint8_t a[3] = {1, 2, 3}, b[3] = {1, 2, 4};
@@ -166,7 +192,8 @@ TEST(NonceOracle, SameSeqOverDifferentPlaintextIsReported) {
 TEST(NonceOracleDeathTest, SealingTwoPlaintextsUnderOneSeqAborts) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   NonceOracle oracle;
-  RecordCipher s = make(Suite::kAes128GcmSha256, std::vector<uint8_t>(32, 6), CipherDirection::kSeal);
+  RecordCipher s =
+      make(Suite::kAes128GcmSha256, std::vector<uint8_t>(32, 6), CipherDirection::kSeal);
   s.set_nonce_oracle(&oracle);
   std::vector<uint8_t> rec(RecordCipher::record_size(4), 1);
   ASSERT_TRUE(s.seal(55, rec.data(), 4).ok());

@@ -26,13 +26,13 @@ int run_command(const std::string& cmd, std::string* out);
 
 /// Skips the test with `reason` when `cond` is false, or fails it under
 /// SMT_REQUIRE_ALL=1. Use for missing privileges or kernel features only.
-#define SMT_REQUIRE_OR_SKIP(cond, reason)                                      \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      if (::smt::test::require_all()) {                                        \
-        FAIL() << "SMT_REQUIRE_ALL=1 but unavailable: " << (reason);           \
-      } else {                                                                 \
-        GTEST_SKIP() << (reason);                                              \
-      }                                                                        \
-    }                                                                          \
+#define SMT_REQUIRE_OR_SKIP(cond, reason)                            \
+  do {                                                               \
+    if (!(cond)) {                                                   \
+      if (::smt::test::require_all()) {                              \
+        FAIL() << "SMT_REQUIRE_ALL=1 but unavailable: " << (reason); \
+      } else {                                                       \
+        GTEST_SKIP() << (reason);                                    \
+      }                                                              \
+    }                                                                \
   } while (0)

@@ -72,10 +72,14 @@ TEST(DataHeader, UnknownVersionTypeAndBadFieldsAreDroppedWithReasons) {
     uint8_t value;
     DropReason why;
   } cases[] = {
-      {14, 2, DropReason::kBadVersion}, {13, 0x19, DropReason::kBadType},
-      {13, SMT_TYPE_GRANT, DropReason::kBadType}, {12, 12 << 4, DropReason::kBadHeader},
-      {15, 0x02, DropReason::kBadHeader}, {41, 1, DropReason::kBadHeader},
-      {40, 8, DropReason::kBadHeader},   {20, 1, DropReason::kBadHeader},
+      {14, 2, DropReason::kBadVersion},
+      {13, 0x19, DropReason::kBadType},
+      {13, SMT_TYPE_GRANT, DropReason::kBadType},
+      {12, 12 << 4, DropReason::kBadHeader},
+      {15, 0x02, DropReason::kBadHeader},
+      {41, 1, DropReason::kBadHeader},
+      {40, 8, DropReason::kBadHeader},
+      {20, 1, DropReason::kBadHeader},
   };
   for (const auto& c : cases) {
     uint8_t b[kDataHeaderLen];

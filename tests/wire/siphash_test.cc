@@ -10,13 +10,13 @@
 
 namespace {
 
-
 TEST(SipHash, SixtyFourReferenceVectors) {
   uint8_t key[16], msg[64];
   for (int i = 0; i < 16; ++i) key[i] = static_cast<uint8_t>(i);
   for (int i = 0; i < 64; ++i) msg[i] = static_cast<uint8_t>(i);
   for (size_t n = 0; n < smt::test::kSipHashVectorCount; ++n) {
-    EXPECT_EQ(smt_siphash24(key, msg, static_cast<uint32_t>(n)), smt::test::kSipHash24Vectors[n]) << "length " << n;
+    EXPECT_EQ(smt_siphash24(key, msg, static_cast<uint32_t>(n)), smt::test::kSipHash24Vectors[n])
+        << "length " << n;
   }
 }
 

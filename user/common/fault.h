@@ -9,7 +9,7 @@
 namespace smt {
 
 #if defined(SMT_FAULT_NO_LENGTH_BIND) || defined(SMT_FAULT_NO_AEAD_CHECK) || \
-    defined(SMT_FAULT_NO_REPLAY_WINDOW) || defined(SMT_FAULT_REUSE_ID) ||     \
+    defined(SMT_FAULT_NO_REPLAY_WINDOW) || defined(SMT_FAULT_REUSE_ID) ||    \
     defined(SMT_FAULT_NO_CTL_MAC) || defined(SMT_FAULT_NO_CTL_REPLAY)
 inline constexpr bool kFaultBuild = true;
 #else

@@ -47,8 +47,8 @@ RxResult DataReceiver::on_packet(std::span<uint8_t> pkt) {
   }
   uint8_t* payload = pkt.data() + kDataHeaderLen;
   const size_t len = pkt.size() - kDataHeaderLen;
-  const bool whole = h.seg_pos == 0 && len >= kTlsHeaderLen &&
-                     kTlsHeaderLen + load_be16(payload + 3) == len;
+  const bool whole =
+      h.seg_pos == 0 && len >= kTlsHeaderLen && kTlsHeaderLen + load_be16(payload + 3) == len;
   auto it = messages_.find(h.message_id);
   if (it == messages_.end()) it = messages_.try_emplace(h.message_id, h.message_id, &drops_).first;
   MessageAssembler& m = it->second;

@@ -15,8 +15,8 @@ namespace {
 constexpr SuiteInfo kSuites[] = {
     {Suite::kAes128GcmSha256, "TLS_AES_128_GCM_SHA256", "SHA256", "AES-128-GCM", 16, 32},
     {Suite::kAes256GcmSha384, "TLS_AES_256_GCM_SHA384", "SHA384", "AES-256-GCM", 32, 48},
-    {Suite::kChaCha20Poly1305Sha256, "TLS_CHACHA20_POLY1305_SHA256", "SHA256",
-     "ChaCha20-Poly1305", 32, 32},
+    {Suite::kChaCha20Poly1305Sha256, "TLS_CHACHA20_POLY1305_SHA256", "SHA256", "ChaCha20-Poly1305",
+     32, 32},
 };
 
 struct KdfDeleter {
@@ -134,7 +134,7 @@ Result<SessionSecrets> derive_session_secrets(std::span<const uint8_t> root,
   out.ctx.resize(info->hash_len);
   unsigned int md_len = 0;
   std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> md(EVP_MD_fetch(nullptr, info->digest, nullptr),
-                                                    &EVP_MD_free);
+                                                     &EVP_MD_free);
   if (!md || EVP_Digest(bytes.data(), len, out.ctx.data(), &md_len, md.get(), nullptr) != 1 ||
       md_len != info->hash_len) {
     return make_error(EIO, "context hash failed");
@@ -151,8 +151,8 @@ Result<SessionSecrets> derive_session_secrets(std::span<const uint8_t> root,
   };
   for (auto& it : items) {
     it.dst->resize(it.len);
-    if (auto st = hkdf_expand_label(in.suite, root, it.label, out.ctx.span(),
-                                    it.dst->mutable_span());
+    if (auto st =
+            hkdf_expand_label(in.suite, root, it.label, out.ctx.span(), it.dst->mutable_span());
         !st) {
       return st.error();
     }

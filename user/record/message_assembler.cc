@@ -9,8 +9,6 @@
 
 namespace smt {
 
-
-
 MessageAssembler::MessageAssembler(uint64_t message_id, DropCounters* drops)
     : id_(message_id), drops_(drops) {}
 

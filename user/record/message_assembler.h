@@ -17,8 +17,8 @@ namespace smt {
 
 /// What became of one packet.
 struct RxResult {
-  bool accepted = false;   ///< the packet contributed (or completed a record)
-  bool completed = false;  ///< the message is now complete
+  bool accepted = false;                ///< the packet contributed (or completed a record)
+  bool completed = false;               ///< the message is now complete
   DropReason why = DropReason::kCount;  ///< set when !accepted
 
   static RxResult drop(DropReason r) { return {false, false, r}; }
@@ -37,8 +37,7 @@ class MessageAssembler {
 
   /// A slice of a record starting at h.seg_pos (TSO layout). Opens the record
   /// once all its bytes are there.
-  RxResult add_slice(const DataHeader& h, RecordCipher& opener, const uint8_t* payload,
-                     size_t len);
+  RxResult add_slice(const DataHeader& h, RecordCipher& opener, const uint8_t* payload, size_t len);
 
   bool complete() const { return complete_; }
   /// The delivered bytes, [0, true length). Valid once complete().

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,8 +14,8 @@
 
 namespace smt {
 
-Result<RecordCipher> RecordCipher::create(Suite suite, const TrafficKeys& keys,
-                                          CipherDirection dir) {
+Result<RecordCipher> RecordCipher::create(Suite suite, const TrafficKeys& keys, CipherDirection dir,
+                                          Limits limits) {
   const SuiteInfo* info = suite_info(suite);
   if (info == nullptr) return make_error(EINVAL, "unknown cipher suite");
   if (keys.key.size() != info->key_len) return make_error(EINVAL, "key length does not fit suite");
@@ -22,6 +23,8 @@ Result<RecordCipher> RecordCipher::create(Suite suite, const TrafficKeys& keys,
   c.suite_ = suite;
   c.dir_ = dir;
   c.iv_ = keys.iv;
+  c.limits_.rekey_blocks = std::min(limits.rekey_blocks, kRekeyBlocks);
+  c.limits_.seal_limit_blocks = std::min(limits.seal_limit_blocks, kSealLimitBlocks);
   c.ctx_.reset(EVP_CIPHER_CTX_new());
   if (!c.ctx_) return make_error(ENOMEM, "EVP_CIPHER_CTX_new failed");
   EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, info->cipher, nullptr);
@@ -58,11 +61,10 @@ Result<size_t> RecordCipher::seal(uint64_t seq, uint8_t* rec, size_t content_len
   if (content_len > SMT_RECORD_MAX_CONTENT) return make_error(EMSGSIZE, "record too large");
   const size_t inner_len = content_len + 1;
   const uint64_t blocks = (inner_len + 15) / 16 + 1;
-  if (sealed_blocks_ + blocks > kSealLimitBlocks) {
+  if (sealed_blocks_ + blocks > limits_.seal_limit_blocks) {
     return make_error(EKEYEXPIRED, "key reached its AEAD usage limit; sealing refused");
   }
-  if (oracle_ != nullptr &&
-      !oracle_->record(key_id_, seq, {rec + kTlsHeaderLen, content_len})) {
+  if (oracle_ != nullptr && !oracle_->record(key_id_, seq, {rec + kTlsHeaderLen, content_len})) {
     std::fprintf(stderr, "smt: nonce reuse: seq %#llx sealed twice over different plaintext\n",
                  static_cast<unsigned long long>(seq));
     std::abort();

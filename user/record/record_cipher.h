@@ -46,10 +46,20 @@ enum class OpenError {
   kWrongContent,  ///< authentic, but not application data
 };
 
+/// Usage limits of one key in AES blocks. They can only be lowered below
+/// CONTRACT §4's values (RecordCipher::create clamps them), never raised.
+struct CipherLimits {
+  uint64_t rekey_blocks = kRekeyBlocks;           ///< needs_rekey() from here on
+  uint64_t seal_limit_blocks = kSealLimitBlocks;  ///< nothing is sealed past it
+};
+
 class RecordCipher {
  public:
+  using Limits = CipherLimits;
+
   /// Keys a cipher for one direction of one epoch.
-  static Result<RecordCipher> create(Suite suite, const TrafficKeys& keys, CipherDirection dir);
+  static Result<RecordCipher> create(Suite suite, const TrafficKeys& keys, CipherDirection dir,
+                                     Limits limits = {});
 
   RecordCipher(RecordCipher&&) noexcept = default;
   RecordCipher& operator=(RecordCipher&&) noexcept = default;
@@ -76,6 +86,8 @@ class RecordCipher {
   Suite suite() const { return suite_; }
   /// σ: Σ(⌈len/16⌉ + 1) over the records sealed with this key.
   uint64_t sealed_blocks() const { return sealed_blocks_; }
+  /// σ reached the rekey threshold: the engine moves to the next epoch.
+  bool needs_rekey() const { return sealed_blocks_ >= limits_.rekey_blocks; }
   /// Records that failed authentication under this key.
   uint64_t failed_opens() const { return failed_opens_; }
   /// Keys/IV identity for the debug nonce oracle (a hash, never the key).
@@ -95,6 +107,7 @@ class RecordCipher {
   std::array<uint8_t, kIvLen> iv_{};
   Suite suite_ = Suite::kAes128GcmSha256;
   CipherDirection dir_ = CipherDirection::kSeal;
+  Limits limits_;
   uint64_t sealed_blocks_ = 0;
   uint64_t failed_opens_ = 0;
   uint64_t key_id_ = 0;

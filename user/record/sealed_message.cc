@@ -11,7 +11,8 @@ Result<MessageGeometry> MessageGeometry::make(uint32_t true_length, uint32_t pad
   if (padded_length < true_length) return make_error(EINVAL, "padded length below true length");
   if (record_data == 0) return make_error(EINVAL, "record size 0");
   if (record_data > SMT_RECORD_MAX_DATA) return make_error(EMSGSIZE, "record over 2^14 bytes");
-  uint64_t records = padded_length == 0 ? 1 : (uint64_t{padded_length} + record_data - 1) / record_data;
+  uint64_t records =
+      padded_length == 0 ? 1 : (uint64_t{padded_length} + record_data - 1) / record_data;
   if (records > SMT_MAX_RECORDS_PER_MESSAGE) {
     return make_error(EMSGSIZE, "message needs more than 2^16 records");
   }

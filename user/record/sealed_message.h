@@ -65,8 +65,8 @@ class SealedMessage {
   uint64_t id_ = 0;
   MessageGeometry geometry_;
   std::span<const uint8_t> data_;
-  std::vector<uint8_t> store_;       // record i at i * slot_
-  std::vector<uint8_t> sealed_;      // 1 once record i is sealed
+  std::vector<uint8_t> store_;   // record i at i * slot_
+  std::vector<uint8_t> sealed_;  // 1 once record i is sealed
   size_t slot_ = 0;
   uint32_t sealed_count_ = 0;
   uint64_t key_id_ = 0;

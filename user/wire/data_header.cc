@@ -9,20 +9,34 @@ namespace smt {
 
 const char* drop_reason_name(DropReason r) {
   switch (r) {
-    case DropReason::kTruncated: return "truncated";
-    case DropReason::kBadVersion: return "bad_version";
-    case DropReason::kBadType: return "bad_type";
-    case DropReason::kBadHeader: return "bad_header";
-    case DropReason::kBadTag: return "bad_tag";
-    case DropReason::kUnknownEpoch: return "unknown_epoch";
-    case DropReason::kBadRecord: return "bad_record";
-    case DropReason::kAuthFailed: return "auth_failed";
-    case DropReason::kLengthMismatch: return "length_mismatch";
-    case DropReason::kOffsetMismatch: return "offset_mismatch";
-    case DropReason::kTiling: return "tiling";
-    case DropReason::kDuplicate: return "duplicate";
-    case DropReason::kMessageTooLarge: return "message_too_large";
-    case DropReason::kCount: break;
+    case DropReason::kTruncated:
+      return "truncated";
+    case DropReason::kBadVersion:
+      return "bad_version";
+    case DropReason::kBadType:
+      return "bad_type";
+    case DropReason::kBadHeader:
+      return "bad_header";
+    case DropReason::kBadTag:
+      return "bad_tag";
+    case DropReason::kUnknownEpoch:
+      return "unknown_epoch";
+    case DropReason::kBadRecord:
+      return "bad_record";
+    case DropReason::kAuthFailed:
+      return "auth_failed";
+    case DropReason::kLengthMismatch:
+      return "length_mismatch";
+    case DropReason::kOffsetMismatch:
+      return "offset_mismatch";
+    case DropReason::kTiling:
+      return "tiling";
+    case DropReason::kDuplicate:
+      return "duplicate";
+    case DropReason::kMessageTooLarge:
+      return "message_too_large";
+    case DropReason::kCount:
+      break;
   }
   return "unknown";
 }

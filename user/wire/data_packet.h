@@ -14,8 +14,8 @@ namespace smt {
 
 /// Writes the DATA header (tag included) and the record into out, which has
 /// room for kDataHeaderLen + record.size() bytes. Returns the packet length.
-inline size_t build_data_packet(uint8_t* out, const DataHeader& h,
-                                std::span<const uint8_t> record, const uint8_t key[kCtlKeyLen]) {
+inline size_t build_data_packet(uint8_t* out, const DataHeader& h, std::span<const uint8_t> record,
+                                const uint8_t key[kCtlKeyLen]) {
   write_data_header(out, h, key);
   std::memcpy(out + kDataHeaderLen, record.data(), record.size());
   return kDataHeaderLen + record.size();
