@@ -85,7 +85,7 @@ size_t smt::fuzz::run(const uint8_t* in, size_t n) {
   size_t delivered = 0;
   static const std::vector<uint8_t> expected = message();
   DataReceiver r(kCtlKey, DataReceiver::Config{1u << 20});
-  r.set_epoch_key(0, cipher(CipherDirection::kOpen));
+  if (!r.set_epoch_key(0, cipher(CipherDirection::kOpen)).ok()) std::abort();
   std::vector<uint8_t> pkt;
   size_t pos = 0;
   while (pos + 3 <= n) {

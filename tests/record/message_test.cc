@@ -34,11 +34,11 @@ class MessageTest : public ::testing::Test {
     sealer_.emplace(std::move(s).value());
   }
 
-  std::unique_ptr<DataReceiver> receiver() {
-    auto r = std::make_unique<DataReceiver>(kCtlKey, DataReceiver::Config{});
+  std::unique_ptr<DataReceiver> receiver(DataReceiver::Config config = {}) {
+    auto r = std::make_unique<DataReceiver>(kCtlKey, config);
     auto keys = derive_traffic_keys(Suite::kAes128GcmSha256, secret_);
     auto o = RecordCipher::create(Suite::kAes128GcmSha256, *keys, CipherDirection::kOpen);
-    r->set_epoch_key(0, std::move(o).value());
+    EXPECT_TRUE(r->set_epoch_key(0, std::move(o).value()).ok());
     return r;
   }
 
@@ -135,7 +135,11 @@ TEST_F(MessageTest, EverySizeClassSurvivesPermutationAndDuplication) {
           if (rng() % 3 == 0) wire.push_back(p);  // duplicates
         }
         std::shuffle(wire.begin(), wire.end(), rng);
-        auto r = receiver();
+        // Any order at all: every record of the message may be in flight at
+        // once, so this receiver may stage all of them.
+        DataReceiver::Config config;
+        config.max_staged_records_per_message = 64;
+        auto r = receiver(config);
         auto got = feed(*r, wire);
         ASSERT_EQ(got.size(), 1u);
         EXPECT_EQ(got[0].message_id, id);
@@ -156,8 +160,13 @@ TEST_F(MessageTest, MaximumSizeMessageSurvivesPermutationOnBothLayouts) {
     auto pkts = packets(1000, data, layout, rd);
     EXPECT_EQ(layout == Layout::kPerPacket ? pkts.size() : 0u,
               layout == Layout::kPerPacket ? SMT_MAX_RECORDS_PER_MESSAGE : 0u);
+    // Reordering within windows of 32 packets (a TSO record is two packets
+    // here, so at most a few records are staged at once).
     std::mt19937 rng(7);
-    std::shuffle(pkts.begin(), pkts.end(), rng);
+    for (size_t at = 0; at < pkts.size(); at += 32) {
+      std::shuffle(pkts.begin() + static_cast<long>(at),
+                   pkts.begin() + static_cast<long>(std::min(at + 32, pkts.size())), rng);
+    }
     pkts.push_back(pkts[12345]);
     auto r = receiver();
     auto got = feed(*r, std::move(pkts));
@@ -166,12 +175,70 @@ TEST_F(MessageTest, MaximumSizeMessageSurvivesPermutationOnBothLayouts) {
   }
 }
 
+TEST_F(MessageTest, UnauthenticatedSlicesCannotExhaustMemory) {
+  // Slices stage before their record authenticates; a k_ctl holder (or an
+  // on-path rewrite of seg_pos) must not make the receiver allocate freely.
+  DataReceiver::Config config;
+  auto r = receiver(config);
+  size_t no_buffer = 0;
+  for (uint64_t id = 2; id < 2 + 2 * 200; id += 2) {
+    for (uint16_t index = 0; index < 40; ++index) {
+      DataHeader h;
+      h.message_id = id;
+      h.message_length = 1u << 20;
+      h.record_index = index;
+      h.seg_pos = 100;
+      Packet p(kDataHeaderLen + 1, 0xee);
+      write_data_header(p.data(), h, kCtlKey);
+      RxResult res = r->on_packet(p);
+      no_buffer += !res.accepted && res.why == DropReason::kNoBuffer;
+    }
+  }
+  EXPECT_LE(r->messages_in_progress(), config.max_unauthenticated_messages);
+  EXPECT_EQ(no_buffer, 200u * 40 - config.max_staged_records);
+  EXPECT_EQ(r->drops().get(DropReason::kNoBuffer), no_buffer);
+  // A genuine message still gets through once the sender retransmits.
+  auto data = pattern(5000, 31);
+  auto got = feed(*r, packets(1000, data, Layout::kPerPacket));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].data, data);
+}
+
+TEST_F(MessageTest, EpochKeyIsInstalledOnceAndCountsItsFailedOpens) {
+  auto r = receiver();
+  auto keys = derive_traffic_keys(Suite::kAes128GcmSha256, secret_);
+  auto again = r->set_epoch_key(
+      0, std::move(RecordCipher::create(Suite::kAes128GcmSha256, *keys, CipherDirection::kOpen))
+             .value());
+  ASSERT_FALSE(again.ok()) << "re-installing an epoch would reset its failed-open count";
+  EXPECT_EQ(again.error().code, EEXIST);
+  auto pkts = packets(50, pattern(800, 32), Layout::kPerPacket, 400);
+  for (int i = 0; i < 5; ++i) {
+    auto bad = pkts[0];
+    bad[kDataHeaderLen + 30] ^= 4;
+    (void)r->on_packet(bad);
+  }
+  EXPECT_EQ(r->failed_opens(0), 5u);
+  EXPECT_FALSE(r->needs_new_session());
+  EXPECT_FALSE(r->must_close());
+}
+
 TEST_F(MessageTest, MoreThan65536RecordsIsEmsgsize) {
   const uint32_t rd = 1000;
   auto g = MessageGeometry::make(rd * 65536 + 1, rd * 65536 + 1, rd);
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.error().code, EMSGSIZE);
   EXPECT_TRUE(MessageGeometry::make(rd * 65536, rd * 65536, rd).ok());
+  // A geometry built by hand cannot wrap the 16-bit record index or
+  // overflow the ciphertext store.
+  MessageGeometry forged;
+  forged.true_length = forged.padded_length = 70000;
+  forged.record_data = 1;
+  forged.records = 70000;
+  EXPECT_FALSE(SealedMessage::create(2, std::vector<uint8_t>(70000), forged).ok());
+  MessageGeometry wrong = *MessageGeometry::make(0, 0, 1000);
+  wrong.records = 2;
+  EXPECT_FALSE(SealedMessage::create(2, {}, wrong).ok());
 }
 
 TEST_F(MessageTest, PaddingIsDiscardedAndTrueLengthDelivered) {
@@ -344,9 +411,8 @@ TEST_F(MessageTest, RecordFromAnotherEpochOrUnknownEpochIsRejected) {
   EXPECT_EQ(r->drops().get(DropReason::kUnknownEpoch), 1u);
   // With a key for epoch 1 installed (a different key), it fails the AEAD.
   auto k1 = derive_traffic_keys(Suite::kAes128GcmSha256, std::vector<uint8_t>(32, 0x43));
-  r->set_epoch_key(
-      1, std::move(RecordCipher::create(Suite::kAes128GcmSha256, *k1, CipherDirection::kOpen))
-             .value());
+  auto c1 = RecordCipher::create(Suite::kAes128GcmSha256, *k1, CipherDirection::kOpen);
+  ASSERT_TRUE(r->set_epoch_key(1, std::move(c1).value()).ok());
   EXPECT_FALSE(r->on_packet(pkts[0]).accepted);
   EXPECT_EQ(r->drops().get(DropReason::kAuthFailed), 1u);
 }

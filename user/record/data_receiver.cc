@@ -8,15 +8,52 @@
 
 namespace smt {
 
-DataReceiver::DataReceiver(std::span<const uint8_t> rx_ctl_key, Config config) : config_(config) {
-  std::memcpy(ctl_key_.data(), rx_ctl_key.data(), std::min(rx_ctl_key.size(), ctl_key_.size()));
+DataReceiver::DataReceiver(std::span<const uint8_t, 16> rx_ctl_key, Config config)
+    : config_(config) {
+  std::memcpy(ctl_key_.data(), rx_ctl_key.data(), ctl_key_.size());
+  budget_.per_message = config.max_staged_records_per_message;
+  budget_.total = config.max_staged_records;
 }
 
 DataReceiver::~DataReceiver() { OPENSSL_cleanse(ctl_key_.data(), ctl_key_.size()); }
 
-void DataReceiver::set_epoch_key(uint16_t epoch, RecordCipher opener) {
-  drop_epoch_key(epoch);
+Status DataReceiver::set_epoch_key(uint16_t epoch, RecordCipher opener) {
+  if (key_for(epoch) != nullptr) return make_error(EEXIST, "epoch key already installed");
   keys_.emplace_back(epoch, std::move(opener));
+  return {};
+}
+
+namespace {
+uint64_t integrity_limit(Suite s) {
+  return s == Suite::kChaCha20Poly1305Sha256 ? kFailedOpenLimitChaCha : kFailedOpenLimitAesGcm;
+}
+}  // namespace
+
+uint64_t DataReceiver::failed_opens(uint16_t epoch) const {
+  for (const auto& [e, c] : keys_) {
+    if (e == epoch) return c.failed_opens();
+  }
+  return 0;
+}
+
+bool DataReceiver::needs_new_session() const {
+  for (const auto& [e, c] : keys_) {
+    if (c.failed_opens() > kFailedOpenSoftLimit) return true;
+  }
+  return false;
+}
+
+bool DataReceiver::must_close() const {
+  for (const auto& [e, c] : keys_) {
+    if (c.failed_opens() >= integrity_limit(c.suite())) return true;
+  }
+  return false;
+}
+
+size_t DataReceiver::unauthenticated_messages() const {
+  size_t n = 0;
+  for (const auto& [id, m] : messages_) n += !m.started();
+  return n;
 }
 
 void DataReceiver::drop_epoch_key(uint16_t epoch) {
@@ -41,6 +78,9 @@ RxResult DataReceiver::on_packet(std::span<uint8_t> pkt) {
   if (!verify_data_header_tag(pkt, h, ctl_key_.data())) return dropped(DropReason::kBadTag);
   RecordCipher* key = key_for(h.epoch);
   if (key == nullptr) return dropped(DropReason::kUnknownEpoch);
+  if (key->failed_opens() >= integrity_limit(key->suite())) {
+    return dropped(DropReason::kKeyExhausted);
+  }
   if (delivered_ids_.count(h.message_id) != 0) return dropped(DropReason::kDuplicate);
   if (h.message_length > config_.max_message_length) {
     return dropped(DropReason::kMessageTooLarge);
@@ -50,7 +90,13 @@ RxResult DataReceiver::on_packet(std::span<uint8_t> pkt) {
   const bool whole =
       h.seg_pos == 0 && len >= kTlsHeaderLen && kTlsHeaderLen + load_be16(payload + 3) == len;
   auto it = messages_.find(h.message_id);
-  if (it == messages_.end()) it = messages_.try_emplace(h.message_id, h.message_id, &drops_).first;
+  if (it == messages_.end()) {
+    // A slice creates state before anything authenticates: bounded.
+    if (!whole && unauthenticated_messages() >= config_.max_unauthenticated_messages) {
+      return dropped(DropReason::kNoBuffer);
+    }
+    it = messages_.try_emplace(h.message_id, h.message_id, &drops_, &budget_).first;
+  }
   MessageAssembler& m = it->second;
   RxResult r = whole ? m.add_record(h, *key, payload, len) : m.add_slice(h, *key, payload, len);
   if (!r.accepted) {

@@ -42,6 +42,10 @@ Status hkdf_expand_label(Suite s, std::span<const uint8_t> secret, std::string_v
 struct TrafficKeys {
   SecretBytes key;
   std::array<uint8_t, kIvLen> iv{};
+  TrafficKeys() = default;
+  TrafficKeys(const TrafficKeys&) = default;
+  TrafficKeys& operator=(const TrafficKeys&) = default;
+  ~TrafficKeys() { OPENSSL_cleanse(iv.data(), iv.size()); }
 };
 
 /// key = HKDF-Expand-Label(secret, "key", "", key_len), iv = (secret, "iv", "", 12).

@@ -9,8 +9,15 @@
 
 namespace smt {
 
-MessageAssembler::MessageAssembler(uint64_t message_id, DropCounters* drops)
-    : id_(message_id), drops_(drops) {}
+MessageAssembler::MessageAssembler(uint64_t message_id, DropCounters* drops, StagingBudget* budget)
+    : id_(message_id), drops_(drops), budget_(budget) {}
+
+MessageAssembler::~MessageAssembler() { budget_->in_use -= staging_.size(); }
+
+void MessageAssembler::erase_stage(size_t i) {
+  staging_.erase(staging_.begin() + static_cast<long>(i));
+  --budget_->in_use;
+}
 
 bool MessageAssembler::staging_conflicts(uint16_t index, const uint8_t* rec, size_t len) const {
   for (const auto& s : staging_) {
@@ -23,11 +30,12 @@ bool MessageAssembler::staging_conflicts(uint16_t index, const uint8_t* rec, siz
 }
 
 void MessageAssembler::retire_staging(uint16_t index, bool conflicted) {
-  auto it = std::find_if(staging_.begin(), staging_.end(),
-                         [&](const auto& s) { return s->index == index; });
-  if (it == staging_.end()) return;
-  drops_->add(conflicted ? DropReason::kBadRecord : DropReason::kDuplicate);
-  staging_.erase(it);
+  for (size_t i = 0; i < staging_.size(); ++i) {
+    if (staging_[i]->index != index) continue;
+    drops_->add(conflicted ? DropReason::kBadRecord : DropReason::kDuplicate);
+    erase_stage(i);
+    return;
+  }
 }
 
 RxResult MessageAssembler::add_record(const DataHeader& h, RecordCipher& opener, uint8_t* rec,
@@ -143,6 +151,7 @@ RxResult MessageAssembler::check_and_place(const DataHeader& h, const uint8_t* c
   if (complete_) {
     // Every record is present, so any stage left belongs to no record.
     for (size_t i = 0; i < staging_.size(); ++i) drops_->add(DropReason::kBadRecord);
+    budget_->in_use -= staging_.size();
     staging_.clear();
   }
   return {true, complete_, DropReason::kCount};
@@ -166,7 +175,11 @@ RxResult MessageAssembler::add_slice(const DataHeader& h, RecordCipher& opener,
     if (s->index == h.record_index) st = s.get();
   }
   if (st == nullptr) {
+    if (staging_.size() >= budget_->per_message || budget_->in_use >= budget_->total) {
+      return RxResult::drop(DropReason::kNoBuffer);
+    }
     staging_.push_back(std::make_unique<Staging>());
+    ++budget_->in_use;
     st = staging_.back().get();
     st->index = h.record_index;
   }
@@ -190,7 +203,7 @@ RxResult MessageAssembler::add_slice(const DataHeader& h, RecordCipher& opener,
     auto it = std::find_if(staging_.begin(), staging_.end(),
                            [&](const auto& s) { return s.get() == st; });
     auto owned = std::move(*it);
-    staging_.erase(it);
+    erase_stage(static_cast<size_t>(it - staging_.begin()));
     return owned;
   };
   if (st->wire_len != 0 && (st->wire_len > Staging::kMaxWire || st->max_end > st->wire_len)) {

@@ -24,13 +24,26 @@ struct RxResult {
   static RxResult drop(DropReason r) { return {false, false, r}; }
 };
 
+/// Bounds the memory unauthenticated TSO slices can hold: a slice is staged
+/// before its record authenticates, so anyone holding k_ctl (or replaying
+/// genuine packets with seg_pos rewritten) could otherwise make the receiver
+/// allocate without limit.
+struct StagingBudget {
+  size_t per_message = 16;  ///< records staged at once in one message
+  size_t total = 256;       ///< records staged at once in the receiver
+  size_t in_use = 0;
+};
+
 class MessageAssembler {
  public:
   /// Holds nothing until a record of the message authenticates; then
   /// allocates its padded length (from the inner header) once.
   /// Drops beyond the one each call returns (staged TSO slices found forged
   /// when their record completes another way) are counted in *drops.
-  MessageAssembler(uint64_t message_id, DropCounters* drops);
+  MessageAssembler(uint64_t message_id, DropCounters* drops, StagingBudget* budget);
+  ~MessageAssembler();
+  MessageAssembler(const MessageAssembler&) = delete;
+  MessageAssembler& operator=(const MessageAssembler&) = delete;
 
   /// A whole record (per-packet layout). Opens it in place in `rec`.
   RxResult add_record(const DataHeader& h, RecordCipher& opener, uint8_t* rec, size_t len);
@@ -45,6 +58,8 @@ class MessageAssembler {
   uint64_t message_id() const { return id_; }
   /// No record accepted and no slice staged: a forged first packet left no state.
   bool empty() const { return records_present_ == 0 && staging_.empty(); }
+  /// A record of this message has authenticated.
+  bool started() const { return started_; }
 
  private:
   struct Range {
@@ -61,7 +76,7 @@ class MessageAssembler {
     size_t covered = 0;
     size_t max_end = 0;  // one past the highest byte received
     std::vector<uint8_t> bytes = std::vector<uint8_t>(kMaxWire);
-    std::vector<uint8_t> have = std::vector<uint8_t>(kMaxWire);
+    std::vector<bool> have = std::vector<bool>(kMaxWire);
   };
 
   RxResult check_and_place(const DataHeader& h, const uint8_t* content, size_t len);
@@ -70,8 +85,11 @@ class MessageAssembler {
   bool staging_conflicts(uint16_t index, const uint8_t* rec, size_t len) const;
   void retire_staging(uint16_t index, bool conflicted);
 
+  void erase_stage(size_t i);
+
   uint64_t id_;
   DropCounters* drops_;
+  StagingBudget* budget_;
   uint32_t padded_length_ = 0;
   bool started_ = false;  // padded_length_ and buf_ are set
   uint32_t true_length_ = 0;

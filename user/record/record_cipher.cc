@@ -49,6 +49,8 @@ Result<RecordCipher> RecordCipher::create(Suite suite, const TrafficKeys& keys, 
   return c;
 }
 
+RecordCipher::~RecordCipher() { OPENSSL_cleanse(iv_.data(), iv_.size()); }
+
 void RecordCipher::nonce_for(uint64_t seq, uint8_t out[kIvLen]) const {
   // RFC 8446 §5.3: the 64-bit seq, big-endian, left-padded to the IV length,
   // XORed with the IV.
@@ -96,10 +98,12 @@ Result<size_t> RecordCipher::seal(uint64_t seq, uint8_t* rec, size_t content_len
 RecordCipher::Opened RecordCipher::open(uint64_t seq, uint8_t* rec, size_t len, OpenError* err) {
   Opened none{nullptr, 0};
   // Bounds first: header, at least a content type and a tag, length field
-  // consistent with the buffer, not over TLS 1.3's 2^14 + 256.
+  // consistent with the buffer, inner plaintext at most 2^14 + 1 bytes
+  // (RFC 8446 §5.4: more is record_overflow).
   if (dir_ != CipherDirection::kOpen || len < kTlsHeaderLen + 1 + kTlsTagLen ||
       rec[0] != kContentApplicationData || load_be16(rec + 1) != 0x0303 ||
-      load_be16(rec + 3) != len - kTlsHeaderLen || len - kTlsHeaderLen > (1u << 14) + 256) {
+      load_be16(rec + 3) != len - kTlsHeaderLen ||
+      len - kTlsHeaderLen - kTlsTagLen > SMT_RECORD_MAX_CONTENT + 1) {
     *err = OpenError::kMalformed;
     return none;
   }

@@ -36,6 +36,9 @@ inline constexpr uint64_t kRekeyBlocks = 1ULL << 33;
 inline constexpr uint64_t kSealLimitBlocks = 24296003999ULL;
 /// Failed opens past which the receiver asks for a new session.
 inline constexpr uint64_t kFailedOpenSoftLimit = 1ULL << 20;
+/// RFC 9001 §6.6 integrity limits: failed opens after which a key is spent.
+inline constexpr uint64_t kFailedOpenLimitAesGcm = 1ULL << 52;
+inline constexpr uint64_t kFailedOpenLimitChaCha = 1ULL << 36;
 
 enum class CipherDirection { kSeal, kOpen };
 
@@ -63,6 +66,7 @@ class RecordCipher {
 
   RecordCipher(RecordCipher&&) noexcept = default;
   RecordCipher& operator=(RecordCipher&&) noexcept = default;
+  ~RecordCipher();
 
   /// Bytes a record with `content_len` bytes of content occupies.
   static constexpr size_t record_size(size_t content_len) {

@@ -1,5 +1,7 @@
 #include "record/sealed_message.h"
 
+#include <openssl/crypto.h>
+
 #include <cstring>
 
 #include "common/bytes.h"
@@ -32,14 +34,18 @@ uint32_t record_data_for_mtu(uint32_t mtu, bool ipv6) {
   return n > SMT_RECORD_MAX_DATA ? SMT_RECORD_MAX_DATA : n;
 }
 
-Result<SealedMessage> SealedMessage::create(uint64_t message_id, std::span<const uint8_t> data,
+Result<SealedMessage> SealedMessage::create(uint64_t message_id, std::vector<uint8_t> data,
                                             const MessageGeometry& geometry) {
   if (message_id > SMT_MESSAGE_ID_MAX) return make_error(EINVAL, "message id over 48 bits");
   if (data.size() != geometry.true_length) return make_error(EINVAL, "data length != geometry");
+  auto checked =
+      MessageGeometry::make(geometry.true_length, geometry.padded_length, geometry.record_data);
+  if (!checked.ok()) return checked.error();
+  if (checked->records != geometry.records) return make_error(EINVAL, "inconsistent geometry");
   SealedMessage m;
   m.id_ = message_id;
-  m.geometry_ = geometry;
-  m.data_ = data;
+  m.geometry_ = *checked;
+  m.data_ = std::move(data);
   m.slot_ = geometry.record_data + kRecordOverhead;
   if (geometry.padded_length == 0) m.slot_ = kRecordOverhead;
   m.store_.resize(m.slot_ * geometry.records);
@@ -77,9 +83,15 @@ Result<std::span<const uint8_t>> SealedMessage::record(uint32_t i, RecordCipher&
   }
   if (copy < len) std::memset(dst + copy, 0, len - copy);
   auto sealed = cipher.seal(record_seq(id_, static_cast<uint16_t>(i)), rec, kInnerHeaderLen + len);
-  if (!sealed.ok()) return sealed.error();
+  if (!sealed.ok()) {
+    OPENSSL_cleanse(rec, slot_);  // no plaintext left where ciphertext would be
+    return sealed.error();
+  }
   sealed_[i] = 1;
-  ++sealed_count_;
+  if (++sealed_count_ == geometry_.records) {
+    OPENSSL_cleanse(data_.data(), data_.size());
+    data_ = std::vector<uint8_t>();
+  }
   return std::span<const uint8_t>(rec, wire);
 }
 

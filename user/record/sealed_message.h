@@ -46,10 +46,12 @@ uint32_t record_data_for_mtu(uint32_t mtu, bool ipv6);
 
 class SealedMessage {
  public:
-  /// `data` (true_length bytes) must stay valid and unchanged until every
-  /// record was sealed (all_sealed()); bytes from true_length to
-  /// padded_length are zeros. Allocates the ciphertext store once.
-  static Result<SealedMessage> create(uint64_t message_id, std::span<const uint8_t> data,
+  /// Takes the message's bytes (true_length of them; the padding up to
+  /// padded_length is zeros) and keeps them until every record is sealed,
+  /// then frees them. Allocates the ciphertext store once. The geometry is
+  /// validated again here: one built by hand cannot overflow the store or
+  /// wrap the 16-bit record index.
+  static Result<SealedMessage> create(uint64_t message_id, std::vector<uint8_t> data,
                                       const MessageGeometry& geometry);
 
   /// Record i, sealed under `cipher` the first time and returned as stored
@@ -64,7 +66,7 @@ class SealedMessage {
   SealedMessage() = default;
   uint64_t id_ = 0;
   MessageGeometry geometry_;
-  std::span<const uint8_t> data_;
+  std::vector<uint8_t> data_;    // freed once all records are sealed
   std::vector<uint8_t> store_;   // record i at i * slot_
   std::vector<uint8_t> sealed_;  // 1 once record i is sealed
   size_t slot_ = 0;

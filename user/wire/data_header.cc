@@ -33,6 +33,10 @@ const char* drop_reason_name(DropReason r) {
       return "tiling";
     case DropReason::kDuplicate:
       return "duplicate";
+    case DropReason::kNoBuffer:
+      return "no_buffer";
+    case DropReason::kKeyExhausted:
+      return "key_exhausted";
     case DropReason::kMessageTooLarge:
       return "message_too_large";
     case DropReason::kCount:
@@ -40,6 +44,10 @@ const char* drop_reason_name(DropReason r) {
   }
   return "unknown";
 }
+
+// SipHash hashes at most SMT_SIPHASH_MAX_LEN bytes; every MAC input must fit.
+static_assert(sizeof(struct smt_data_mac_input) <= SMT_SIPHASH_MAX_LEN);
+static_assert(SMT_CTL_MAC_INPUT_MAX <= SMT_SIPHASH_MAX_LEN);
 
 namespace {
 

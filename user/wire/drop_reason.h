@@ -20,6 +20,8 @@ enum class DropReason : uint8_t {
   kTiling,           ///< record breaks the tiling of [0, padded length)
   kDuplicate,        ///< record or slice already received (not an error)
   kMessageTooLarge,  ///< over the receiver's limit or 2^16 records
+  kNoBuffer,         ///< staging budget for unauthenticated slices exhausted
+  kKeyExhausted,     ///< the epoch's key passed its failed-open integrity limit
   kCount
 };
 
