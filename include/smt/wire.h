@@ -75,12 +75,16 @@ struct smt_data_hdr {
 #define SMT_PRIORITY_MAX 7
 
 /* ---- control envelope: 44 bytes, then the type's body --------------------
- * doff covers envelope + body (bodies are multiples of 4 bytes). */
+ * doff is always SMT_CTL_HDR_WORDS (the envelope alone: 4 bits cannot count
+ * a larger body); the body follows as payload, its length fixed per type and
+ * at most SMT_CTL_BODY_MAX. Control packets never go through TSO. */
 struct smt_ctl_hdr {
 	struct smt_common_hdr common; /*  0 */
 	__be64 control_seq;           /* 28 per session and direction, from 1 */
 	__u8 tag[8];                  /* 36 SipHash-2-4 tag */
 } __attribute__((packed));
+
+#define SMT_CTL_HDR_WORDS (sizeof(struct smt_ctl_hdr) / 4)
 
 /* ---- TLS 1.3 record ------------------------------------------------------ */
 #define SMT_TLS_CONTENT_APPLICATION_DATA 23

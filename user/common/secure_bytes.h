@@ -12,7 +12,9 @@
 namespace smt {
 
 /// Up to 64 bytes of key material (the largest TLS 1.3 hash is SHA-384, 48
-/// bytes). Not copyable by accident: copies are explicit via assign().
+/// bytes), wiped when destroyed or overwritten; a copy is wiped likewise.
+/// Not yet mlock'ed or excluded from core dumps (CONTRACT §7): smtd's
+/// locked key arena will own long-lived secrets.
 class SecretBytes {
  public:
   static constexpr size_t kCapacity = 64;
