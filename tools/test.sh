@@ -96,43 +96,10 @@ echo "stage times: $(for i in "${!stage_names[@]}"; do
   printf '%s %ss  ' "${stage_names[$i]}" "${stage_secs[$i]}"
 done)"
 
-# Counts from ctest's JUnit files. status="run" passed, "fail" failed,
-# "disabled" skipped; "notrun" is skipped only when the test asked for it
-# (GTEST_SKIP, through SKIP_REGULAR_EXPRESSION, or SKIP_RETURN_CODE): a missing
-# executable (e.g. <target>_NOT_BUILT) or a failed fixture is a failure, as in
-# ctest's own summary.
+# Counts from ctest's JUnit files (rules in tools/junit-summary.py).
 passed=0 failed=0 skipped=0
-read -r passed failed skipped < <(python3 - "$results" <<'EOF'
-import glob, sys
-import xml.etree.ElementTree as ET
-
-passed, failed, skipped = [], [], []
-for path in sorted(glob.glob(sys.argv[1] + "/*.xml")):
-    try:
-        cases = list(ET.parse(path).getroot().iter("testcase"))
-    except ET.ParseError as e:
-        print(f"test.sh: cannot parse {path}: {e}", file=sys.stderr)
-        failed.append(path)
-        continue
-    for c in cases:
-        name, status = c.get("name", "?"), c.get("status", "")
-        skip = c.find("skipped")
-        why = skip.get("message", "") if skip is not None else ""
-        if status == "run" and c.find("failure") is None:
-            passed.append(name)
-        elif status == "disabled":
-            skipped.append(name)
-        elif status == "notrun" and why.startswith(("SKIP_REGULAR_EXPRESSION", "SKIP_RETURN_CODE")):
-            skipped.append(name)
-        else:
-            failed.append(name + (f" ({why})" if why else ""))
-with open(sys.argv[1] + "/failed.txt", "w") as f:
-    f.write("".join(n + "\n" for n in failed))
-with open(sys.argv[1] + "/skipped.txt", "w") as f:
-    f.write("".join(n + "\n" for n in skipped))
-print(len(passed), len(failed), len(skipped))
-EOF
-) || failures+=("could not count the results in $results")
+read -r passed failed skipped < <(python3 "$root/tools/junit-summary.py" "$results" "$results"/*.xml) ||
+  failures+=("could not count the results in $results")
 : "${passed:=0}" "${failed:=0}" "${skipped:=0}"
 
 if ((failed > 0)); then
