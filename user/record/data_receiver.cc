@@ -105,8 +105,7 @@ RxResult DataReceiver::on_packet(std::span<uint8_t> pkt) {
     return r;
   }
   if (r.completed) {
-    auto msg = m.message();
-    delivered_.push_back({h.message_id, std::vector<uint8_t>(msg.begin(), msg.end())});
+    delivered_.push_back({h.message_id, m.take_message()});
     delivered_ids_.insert(h.message_id);
     messages_.erase(it);
   }

@@ -55,6 +55,11 @@ class MessageAssembler {
   bool complete() const { return complete_; }
   /// The delivered bytes, [0, true length). Valid once complete().
   std::span<const uint8_t> message() const { return {buf_.data(), true_length_}; }
+  /// Moves the delivered bytes out (no copy); the assembler is spent after.
+  std::vector<uint8_t> take_message() {
+    buf_.resize(true_length_);
+    return std::move(buf_);
+  }
   uint64_t message_id() const { return id_; }
   /// No record accepted and no slice staged: a forged first packet left no state.
   bool empty() const { return records_present_ == 0 && staging_.empty(); }
