@@ -229,6 +229,21 @@ TEST_F(MessageTest, EpochKeyIsInstalledOnceAndCountsItsFailedOpens) {
   EXPECT_FALSE(r->must_close());
 }
 
+TEST_F(MessageTest, PerPacketRecordsFillTheMtuForIpv4AndIpv6) {
+  // IP header + 52-byte DATA header + 38 bytes of record framing + data.
+  EXPECT_EQ(record_data_for_mtu(1500, false), 1500u - 20 - 52 - 38);
+  EXPECT_EQ(record_data_for_mtu(1500, true), 1500u - 40 - 52 - 38);
+  EXPECT_EQ(record_data_for_mtu(9000, false), 9000u - 20 - 52 - 38);
+  EXPECT_EQ(record_data_for_mtu(65535, false), SMT_RECORD_MAX_DATA) << "TLS caps a record";
+  EXPECT_EQ(record_data_for_mtu(110, false), 0u) << "no room for data";
+  EXPECT_FALSE(MessageGeometry::make(10, 10, record_data_for_mtu(110, false)).ok());
+  for (bool v6 : {false, true}) {
+    auto pkts = packets(v6 ? 62 : 60, pattern(5000, 33), Layout::kPerPacket,
+                        record_data_for_mtu(1500, v6));
+    for (const auto& p : pkts) EXPECT_LE(p.size() + (v6 ? 40 : 20), 1500u);
+  }
+}
+
 TEST_F(MessageTest, MoreThan65536RecordsIsEmsgsize) {
   const uint32_t rd = 1000;
   auto g = MessageGeometry::make(rd * 65536 + 1, rd * 65536 + 1, rd);
