@@ -51,11 +51,7 @@ std::vector<std::vector<uint8_t>> valid_packets() {
   std::vector<uint8_t> scratch(1500);
   for (uint32_t i = 0; i < g->records; ++i) {
     auto rec = m->record(i, s);
-    DataHeader h;
-    h.message_id = kMessageId;
-    h.message_length = g->padded_length;
-    h.record_offset = g->offset(i);
-    h.record_index = static_cast<uint16_t>(i);
+    const DataHeader h = record_header(*m, i, DataHeader{});
     std::vector<uint8_t> p(kDataHeaderLen + rec->size());
     build_data_packet(p.data(), h, *rec, kCtlKey);
     out.push_back(p);

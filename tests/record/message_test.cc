@@ -69,14 +69,11 @@ class MessageTest : public ::testing::Test {
     for (uint32_t i = 0; i < g->records; ++i) {
       auto rec = m->record(i, *sealer_);
       EXPECT_TRUE(rec.ok());
-      DataHeader h;
-      h.sport = 40000;
-      h.dport = 5000;
-      h.message_id = id;
-      h.message_length = g->padded_length;
-      h.record_offset = g->offset(i);
-      h.record_index = static_cast<uint16_t>(i);
-      h.incoming = g->padded_length;
+      DataHeader base;
+      base.sport = 40000;
+      base.dport = 5000;
+      base.incoming = g->padded_length;
+      const DataHeader h = record_header(*m, i, base);
       Packet p(kDataHeaderLen + rec->size());
       build_data_packet(p.data(), h, *rec, kCtlKey);
       if (layout == Layout::kPerPacket) {
@@ -238,8 +235,8 @@ TEST_F(MessageTest, PerPacketRecordsFillTheMtuForIpv4AndIpv6) {
   EXPECT_EQ(record_data_for_mtu(110, false), 0u) << "no room for data";
   EXPECT_FALSE(MessageGeometry::make(10, 10, record_data_for_mtu(110, false)).ok());
   for (bool v6 : {false, true}) {
-    auto pkts = packets(v6 ? 62 : 60, pattern(5000, 33), Layout::kPerPacket,
-                        record_data_for_mtu(1500, v6));
+    auto pkts =
+        packets(v6 ? 62 : 60, pattern(5000, 33), Layout::kPerPacket, record_data_for_mtu(1500, v6));
     for (const auto& p : pkts) EXPECT_LE(p.size() + (v6 ? 40 : 20), 1500u);
   }
 }

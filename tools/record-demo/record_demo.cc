@@ -126,14 +126,11 @@ Result<std::vector<Packet>> packetize(uint64_t id, std::span<const uint8_t> data
   for (uint32_t i = 0; i < g->records; ++i) {
     auto rec = m->record(i, sealer);
     if (!rec.ok()) return rec.error();
-    DataHeader h;
-    h.sport = kInitiatorPort;
-    h.dport = kResponderPort;
-    h.message_id = id;
-    h.message_length = g->padded_length;
-    h.record_offset = g->offset(i);
-    h.record_index = static_cast<uint16_t>(i);
-    h.incoming = g->padded_length;
+    DataHeader base;
+    base.sport = kInitiatorPort;
+    base.dport = kResponderPort;
+    base.incoming = g->padded_length;
+    const DataHeader h = record_header(*m, i, base);
     Packet p(kDataHeaderLen + rec->size());
     build_data_packet(p.data(), h, *rec, dir.ctl_key.data());
     if (layout == Layout::kPerPacket) {

@@ -95,4 +95,12 @@ Result<std::span<const uint8_t>> SealedMessage::record(uint32_t i, RecordCipher&
   return std::span<const uint8_t>(rec, wire);
 }
 
+DataHeader record_header(const SealedMessage& m, uint32_t i, DataHeader base) {
+  base.message_id = m.message_id();
+  base.message_length = m.geometry().padded_length;
+  base.record_offset = m.geometry().offset(i);
+  base.record_index = static_cast<uint16_t>(i);
+  return base;
+}
+
 }  // namespace smt

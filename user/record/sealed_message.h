@@ -11,6 +11,7 @@
 #include "common/result.h"
 #include "record/record_cipher.h"
 #include "smt/wire.h"
+#include "wire/data_header.h"
 
 namespace smt {
 
@@ -73,5 +74,10 @@ class SealedMessage {
   uint32_t sealed_count_ = 0;
   uint64_t key_id_ = 0;
 };
+
+/// The DATA header of record i of `m`: message id, padded length, record
+/// offset and index come from the message; ports, epoch, priority, incoming
+/// and flags from `base`.
+DataHeader record_header(const SealedMessage& m, uint32_t i, DataHeader base);
 
 }  // namespace smt
