@@ -75,7 +75,7 @@ class MessageAssembler {
   // One partially received record (TSO layout): its wire bytes as they
   // arrive, and which of them are here.
   struct Staging {
-    static constexpr size_t kMaxWire = 5 + SMT_RECORD_MAX_CONTENT + 1 + 16;
+    static constexpr size_t kMaxWire = RecordCipher::record_size(SMT_RECORD_MAX_CONTENT);
     uint16_t index = 0;
     uint32_t wire_len = 0;  // 0 until bytes [0, 5) are present
     size_t covered = 0;
