@@ -86,6 +86,48 @@ struct smt_ctl_hdr {
 
 #define SMT_CTL_HDR_WORDS (sizeof(struct smt_ctl_hdr) / 4)
 
+/* ---- control bodies (docs/wire-format.md §9.2) ---------------------------
+ * The common header's message_id names the message the packet is about (for
+ * ACK: 0). Receivers drop a body of the wrong length. "window_base" is the
+ * sender's request replay window base over the receiver's request ids
+ * (CONTRACT §3): every request id below it is delivered or in progress. */
+
+/* GRANT: the receiver of a message lets its sender send [0, offset). */
+struct smt_grant_body {
+	__be32 offset;       /* 0 bytes the sender may send; only grows */
+	__u8 priority;       /* 4 priority for the granted bytes, 0..7 */
+	__u8 reserved[3];    /* 5 must be 0 */
+	__be64 window_base;  /* 8 */
+} __attribute__((packed));
+
+/* RESEND: the receiver asks for [offset, offset + length) again. */
+struct smt_resend_body {
+	__be32 offset;     /* 0 */
+	__be32 length;     /* 4 */
+	__u8 priority;     /* 8 */
+	__u8 reserved[3];  /* 9 must be 0 */
+} __attribute__((packed));
+
+/* RPC_UNKNOWN: the sender of this packet holds no state for message_id. */
+struct smt_rpc_unknown_body {
+	__u8 flags;        /* 0 SMT_UNKNOWN_F_* */
+	__u8 reserved[3];  /* 1 must be 0 */
+} __attribute__((packed));
+
+/* The request behind message_id was delivered to the application (its id is
+ * marked in the replay window), so it must not be sent again. */
+#define SMT_UNKNOWN_F_DELIVERED 0x01
+
+/* BUSY and NEED_ACK have an empty body. */
+
+/* ACK: the client no longer needs the server's state for up to three of its
+ * RPCs (each named by its response id, odd, so never 0; unused slots are 0). */
+#define SMT_ACK_IDS 3
+struct smt_ack_body {
+	__be64 window_base;       /* 0 */
+	__be64 ids[SMT_ACK_IDS];  /* 8 */
+} __attribute__((packed));
+
 /* ---- TLS 1.3 record ------------------------------------------------------ */
 #define SMT_TLS_CONTENT_APPLICATION_DATA 23
 #define SMT_TLS_LEGACY_VERSION 0x0303
@@ -227,6 +269,12 @@ SMT_STATIC_ASSERT(sizeof(struct smt_data_hdr) <= 60, "DATA header fits TCP's hea
 SMT_CHECK_SIZE(smt_ctl_hdr, 44);
 SMT_CHECK_OFF(smt_ctl_hdr, control_seq, 28);
 SMT_CHECK_OFF(smt_ctl_hdr, tag, 36);
+SMT_CHECK_SIZE(smt_grant_body, 16);
+SMT_CHECK_OFF(smt_grant_body, window_base, 8);
+SMT_CHECK_SIZE(smt_resend_body, 12);
+SMT_CHECK_SIZE(smt_rpc_unknown_body, 4);
+SMT_CHECK_SIZE(smt_ack_body, 32);
+SMT_STATIC_ASSERT(sizeof(struct smt_ack_body) <= SMT_CTL_BODY_MAX, "ACK body fits");
 SMT_CHECK_SIZE(smt_tls_hdr, 5);
 SMT_CHECK_SIZE(smt_inner_hdr, 16);
 SMT_CHECK_SIZE(smt_mac_prefix, 16);
