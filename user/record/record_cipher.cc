@@ -59,11 +59,20 @@ void RecordCipher::nonce_for(uint64_t seq, uint8_t out[kIvLen]) const {
 }
 
 Result<size_t> RecordCipher::seal(uint64_t seq, uint8_t* rec, size_t content_len) {
+  return seal_impl(seq, rec, content_len, true);
+}
+
+Result<size_t> RecordCipher::reseal(uint64_t seq, uint8_t* rec, size_t content_len) {
+  return seal_impl(seq, rec, content_len, false);
+}
+
+Result<size_t> RecordCipher::seal_impl(uint64_t seq, uint8_t* rec, size_t content_len,
+                                       bool fresh) {
   if (dir_ != CipherDirection::kSeal) return make_error(EINVAL, "cipher is for opening");
   if (content_len > SMT_RECORD_MAX_CONTENT) return make_error(EMSGSIZE, "record too large");
   const size_t inner_len = content_len + 1;
   const uint64_t blocks = (inner_len + 15) / 16 + 1;
-  if (sealed_blocks_ + blocks > limits_.seal_limit_blocks) {
+  if (fresh && sealed_blocks_ + blocks > limits_.seal_limit_blocks) {
     return make_error(EKEYEXPIRED, "key reached its AEAD usage limit; sealing refused");
   }
   if (oracle_ != nullptr && !oracle_->record(key_id_, seq, {rec + kTlsHeaderLen, content_len})) {
@@ -91,7 +100,7 @@ Result<size_t> RecordCipher::seal(uint64_t seq, uint8_t* rec, size_t content_len
     OPENSSL_cleanse(body, inner_len);
     return make_error(EIO, "AEAD seal failed");
   }
-  sealed_blocks_ += blocks;
+  if (fresh) sealed_blocks_ += blocks;
   return kTlsHeaderLen + ct_len;
 }
 

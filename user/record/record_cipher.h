@@ -79,6 +79,12 @@ class RecordCipher {
   /// or EMSGSIZE for content over 2^14 bytes.
   Result<size_t> seal(uint64_t seq, uint8_t* rec, size_t content_len);
 
+  /// Seals again a record this key already sealed, over byte-identical
+  /// content: the output is the same ciphertext, so σ does not grow (CONTRACT
+  /// §4 counts newly sealed records only). The nonce oracle still checks the
+  /// content is identical. Callers guarantee that (SealedMessage does).
+  Result<size_t> reseal(uint64_t seq, uint8_t* rec, size_t content_len);
+
   /// Opens rec[0, len) in place; on success returns the content (inside rec).
   /// Trailing zero padding and the content type are removed.
   struct Opened {
@@ -106,6 +112,7 @@ class RecordCipher {
   };
   RecordCipher() = default;
   void nonce_for(uint64_t seq, uint8_t out[kIvLen]) const;
+  Result<size_t> seal_impl(uint64_t seq, uint8_t* rec, size_t content_len, bool fresh);
 
   std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter> ctx_;
   std::array<uint8_t, kIvLen> iv_{};

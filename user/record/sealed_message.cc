@@ -46,21 +46,17 @@ Result<SealedMessage> SealedMessage::create(uint64_t message_id, std::vector<uin
   m.id_ = message_id;
   m.geometry_ = *checked;
   m.data_ = std::move(data);
-  m.slot_ = geometry.record_data + kRecordOverhead;
-  if (geometry.padded_length == 0) m.slot_ = kRecordOverhead;
-  m.store_.resize(m.slot_ * geometry.records);
   m.sealed_.assign(geometry.records, 0);
   return m;
 }
 
-Result<std::span<const uint8_t>> SealedMessage::record(uint32_t i, RecordCipher& cipher) {
+SealedMessage::~SealedMessage() {
+  if (!data_.empty()) OPENSSL_cleanse(data_.data(), data_.size());
+  if (!scratch_.empty()) OPENSSL_cleanse(scratch_.data(), scratch_.size());
+}
+
+Result<size_t> SealedMessage::write_record(uint32_t i, RecordCipher& cipher, uint8_t* rec) {
   if (i >= geometry_.records) return make_error(EINVAL, "record index out of range");
-  uint8_t* rec = store_.data() + size_t{i} * slot_;
-  const size_t wire = geometry_.wire_len(i);
-  if (sealed_[i]) {
-    if (cipher.key_id() != key_id_) return make_error(EINVAL, "record sealed under another key");
-    return std::span<const uint8_t>(rec, wire);
-  }
   if (sealed_count_ == 0) {
     key_id_ = cipher.key_id();
   } else if (cipher.key_id() != key_id_) {
@@ -82,17 +78,26 @@ Result<std::span<const uint8_t>> SealedMessage::record(uint32_t i, RecordCipher&
     std::memcpy(dst, data_.data() + off, copy);
   }
   if (copy < len) std::memset(dst + copy, 0, len - copy);
-  auto sealed = cipher.seal(record_seq(id_, static_cast<uint16_t>(i)), rec, kInnerHeaderLen + len);
+  const uint64_t seq = record_seq(id_, static_cast<uint16_t>(i));
+  auto sealed = sealed_[i] ? cipher.reseal(seq, rec, kInnerHeaderLen + len)
+                           : cipher.seal(seq, rec, kInnerHeaderLen + len);
   if (!sealed.ok()) {
-    OPENSSL_cleanse(rec, slot_);  // no plaintext left where ciphertext would be
+    OPENSSL_cleanse(rec, geometry_.wire_len(i));  // no plaintext left to send
     return sealed.error();
   }
-  sealed_[i] = 1;
-  if (++sealed_count_ == geometry_.records) {
-    OPENSSL_cleanse(data_.data(), data_.size());
-    data_ = std::vector<uint8_t>();
+  if (!sealed_[i]) {
+    sealed_[i] = 1;
+    ++sealed_count_;
   }
-  return std::span<const uint8_t>(rec, wire);
+  return *sealed;
+}
+
+Result<std::span<const uint8_t>> SealedMessage::record(uint32_t i, RecordCipher& cipher) {
+  if (i >= geometry_.records) return make_error(EINVAL, "record index out of range");
+  scratch_.resize(geometry_.wire_len(i));
+  auto n = write_record(i, cipher, scratch_.data());
+  if (!n.ok()) return n.error();
+  return std::span<const uint8_t>(scratch_.data(), *n);
 }
 
 DataHeader record_header(const SealedMessage& m, uint32_t i, DataHeader base) {

@@ -48,29 +48,45 @@ uint32_t record_data_for_mtu(uint32_t mtu, bool ipv6);
 class SealedMessage {
  public:
   /// Takes the message's bytes (true_length of them; the padding up to
-  /// padded_length is zeros) and keeps them until every record is sealed,
-  /// then frees them. Allocates the ciphertext store once. The geometry is
-  /// validated again here: one built by hand cannot overflow the store or
-  /// wrap the 16-bit record index.
+  /// padded_length is zeros) and keeps them for the message's life: every
+  /// record is sealed from them on demand, so a message costs its length
+  /// plus the one record being sent (CONTRACT §2 allows re-sealing
+  /// byte-identical plaintext). The geometry is validated again here: one
+  /// built by hand cannot overflow a buffer or wrap the 16-bit record index.
   static Result<SealedMessage> create(uint64_t message_id, std::vector<uint8_t> data,
                                       const MessageGeometry& geometry);
 
-  /// Record i, sealed under `cipher` the first time and returned as stored
-  /// afterwards (the cipher must be the same key: EINVAL otherwise).
+  /// Writes record i, sealed, into out (room for geometry().wire_len(i)
+  /// bytes) and returns its length. The first record fixes the key: every
+  /// record of the message is sealed under `cipher`'s key (EINVAL for
+  /// another). The first write of a record seals it (σ counted); later
+  /// writes re-seal the same plaintext under the same nonce, producing the
+  /// same ciphertext, and count nothing.
+  Result<size_t> write_record(uint32_t i, RecordCipher& cipher, uint8_t* out);
+
+  /// write_record into a buffer the message keeps (tools and tests).
   Result<std::span<const uint8_t>> record(uint32_t i, RecordCipher& cipher);
 
   bool all_sealed() const { return sealed_count_ == geometry_.records; }
+  bool sealed(uint32_t i) const { return i < sealed_.size() && sealed_[i]; }
   uint64_t message_id() const { return id_; }
   const MessageGeometry& geometry() const { return geometry_; }
+  /// Heap bytes held (plaintext, bookkeeping, any record() buffer).
+  size_t memory_bytes() const {
+    return data_.capacity() + sealed_.capacity() + scratch_.capacity();
+  }
+
+  SealedMessage(SealedMessage&&) noexcept = default;
+  SealedMessage& operator=(SealedMessage&&) noexcept = default;
+  ~SealedMessage();
 
  private:
   SealedMessage() = default;
   uint64_t id_ = 0;
   MessageGeometry geometry_;
-  std::vector<uint8_t> data_;    // freed once all records are sealed
-  std::vector<uint8_t> store_;   // record i at i * slot_
-  std::vector<uint8_t> sealed_;  // 1 once record i is sealed
-  size_t slot_ = 0;
+  std::vector<uint8_t> data_;     // the plaintext, wiped on destruction
+  std::vector<uint8_t> sealed_;   // 1 once record i was sealed
+  std::vector<uint8_t> scratch_;  // record()'s buffer
   uint32_t sealed_count_ = 0;
   uint64_t key_id_ = 0;
 };
