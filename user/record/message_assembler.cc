@@ -218,4 +218,23 @@ RxResult MessageAssembler::add_slice(const DataHeader& h, RecordCipher& opener,
   return r;
 }
 
+size_t MessageAssembler::gaps(uint32_t limit, std::pair<uint32_t, uint32_t>* out,
+                              size_t max) const {
+  size_t n = 0;
+  uint32_t covered = 0;  // end of the last present range seen, in index order
+  for (const Range& r : ranges_) {
+    if (n == max || covered >= limit) break;
+    if (!r.present) continue;
+    if (r.offset > covered) out[n++] = {covered, std::min(r.offset, limit) - covered};
+    covered = std::max(covered, r.end);
+  }
+  if (n < max && covered < limit) out[n++] = {covered, limit - covered};
+  return n;
+}
+
+size_t MessageAssembler::memory_bytes() const {
+  return buf_.capacity() + ranges_.capacity() * sizeof(Range) +
+         staging_.size() * (sizeof(Staging) + 2 * Staging::kMaxWire);
+}
+
 }  // namespace smt

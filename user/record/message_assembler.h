@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "record/record_cipher.h"
@@ -61,6 +62,15 @@ class MessageAssembler {
     return std::move(buf_);
   }
   uint64_t message_id() const { return id_; }
+  /// Message bytes received in authenticated records.
+  uint64_t bytes_present() const { return bytes_present_; }
+  /// Padded length, once a record authenticated (0 before).
+  uint32_t padded_length() const { return padded_length_; }
+  /// Up to `max` ranges {offset, length} below `limit` that no authenticated
+  /// record covers yet, lowest first: what a RESEND asks for.
+  size_t gaps(uint32_t limit, std::pair<uint32_t, uint32_t>* out, size_t max) const;
+  /// Heap bytes held (message buffer and staged slices).
+  size_t memory_bytes() const;
   /// No record accepted and no slice staged: a forged first packet left no state.
   bool empty() const { return records_present_ == 0 && staging_.empty(); }
   /// A record of this message has authenticated.

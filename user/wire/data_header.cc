@@ -37,6 +37,18 @@ const char* drop_reason_name(DropReason r) {
       return "no_buffer";
     case DropReason::kKeyExhausted:
       return "key_exhausted";
+    case DropReason::kUnknownSession:
+      return "unknown_session";
+    case DropReason::kReplay:
+      return "replay";
+    case DropReason::kBeyondWindow:
+      return "beyond_window";
+    case DropReason::kNoRpc:
+      return "no_rpc";
+    case DropReason::kStaleEpoch:
+      return "stale_epoch";
+    case DropReason::kControlReplay:
+      return "control_replay";
     case DropReason::kMessageTooLarge:
       return "message_too_large";
     case DropReason::kCount:

@@ -22,6 +22,13 @@ enum class DropReason : uint8_t {
   kMessageTooLarge,  ///< over the receiver's limit or 2^16 records
   kNoBuffer,         ///< staging budget for unauthenticated slices exhausted
   kKeyExhausted,     ///< the epoch's key passed its failed-open integrity limit
+  // The transport engine's rules (docs/transport.md):
+  kUnknownSession,  ///< no session for the packet's addresses and ports
+  kReplay,          ///< request id already delivered, or below the window base
+  kBeyondWindow,    ///< request id at or past the window base + width
+  kNoRpc,           ///< no live RPC for a response or control packet
+  kStaleEpoch,      ///< an older epoch the acceptance rule (CONTRACT §4) refuses
+  kControlReplay,   ///< control sequence number already seen or too old
   kCount
 };
 
