@@ -39,6 +39,8 @@ const char* drop_reason_name(DropReason r) {
       return "key_exhausted";
     case DropReason::kMessageTooLarge:
       return "message_too_large";
+    case DropReason::kControlReplay:
+      return "control_replay";
     case DropReason::kCount:
       break;
   }

@@ -22,6 +22,7 @@ enum class DropReason : uint8_t {
   kMessageTooLarge,  ///< over the receiver's limit or 2^16 records
   kNoBuffer,         ///< staging budget for unauthenticated slices exhausted
   kKeyExhausted,     ///< the epoch's key passed its failed-open integrity limit
+  kControlReplay,    ///< control_seq already accepted or older than the control window
   kCount
 };
 
