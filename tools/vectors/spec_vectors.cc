@@ -19,6 +19,7 @@
 #include "record/sealed_message.h"
 #include "smt/siphash.h"
 #include "smt/wire.h"
+#include "wire/control_packet.h"
 #include "wire/data_header.h"
 #include "wire/data_packet.h"
 
@@ -588,77 +589,159 @@ Fields compute_tso(const Fields& f) {
   return out;
 }
 
-// ---- control envelope ------------------------------------------------------
+// ---- control packets ---------------------------------------------------------
 
-Fields control_inputs() {
-  return {{"ctl_key", hex(counting(16))},
-          {"type", "0x11"},
-          {"sport", "5000"},
-          {"dport", "40000"},
-          {"message_id", "0x00000000002a"},
-          {"control_seq", "1"},
-          {"body", "0000753003000000"}};
+// Every vector: the responder (port 5000) answering the initiator (40000)
+// about message 0x2a, tagged with the example key 00 01 .. 0f.
+Fields control_common_inputs(const char* type, const char* message_id, const char* seq) {
+  return {
+      {"ctl_key", hex(counting(16))}, {"type", type},      {"sport", "5000"}, {"dport", "40000"},
+      {"message_id", message_id},     {"control_seq", seq}};
+}
+Fields control_grant_inputs() {
+  Fields f = control_common_inputs("0x11", "0x00000000002a", "1");
+  f.insert(f.end(), {{"offset", "30000"}, {"priority", "3"}, {"window_base", "0x00000000002c"}});
+  return f;
+}
+Fields control_resend_inputs() {
+  Fields f = control_common_inputs("0x12", "0x00000000002a", "2");
+  f.insert(f.end(), {{"offset", "1390"}, {"length", "1390"}, {"priority", "7"}});
+  return f;
+}
+Fields control_unknown_inputs() {
+  Fields f = control_common_inputs("0x13", "0x00000000002a", "3");
+  f.emplace_back("flags", "0x01");
+  return f;
+}
+Fields control_busy_inputs() { return control_common_inputs("0x14", "0x00000000002b", "4"); }
+Fields control_need_ack_inputs() { return control_common_inputs("0x17", "0x00000000002b", "5"); }
+Fields control_ack_inputs() {
+  // The initiator (the client) acknowledging two responses; its own direction,
+  // so its own control sequence.
+  Fields f = control_common_inputs("0x18", "0x000000000000", "1");
+  f[2].second = "40000";
+  f[3].second = "5000";
+  f.insert(f.end(), {{"window_base", "0x00000000002e"},
+                     {"id_0", "0x00000000002b"},
+                     {"id_1", "0x000000000027"},
+                     {"id_2", "0x000000000000"}});
+  return f;
 }
 
-bool is_control_type(uint64_t t) {
-  switch (t) {
-    case SMT_TYPE_GRANT:
-    case SMT_TYPE_RESEND:
-    case SMT_TYPE_RPC_UNKNOWN:
-    case SMT_TYPE_BUSY:
-    case SMT_TYPE_NEED_ACK:
-    case SMT_TYPE_ACK:
-      return true;
+// The body laid out through the wire.h struct of its type.
+std::vector<uint8_t> control_body_struct_bytes(const ControlPacket& p) {
+  switch (p.type) {
+    case SMT_TYPE_GRANT: {
+      struct smt_grant_body b;
+      std::memset(&b, 0, sizeof b);
+      b.offset = htobe32(p.grant_offset);
+      b.priority = p.priority;
+      b.window_base = htobe64(p.window_base);
+      return struct_bytes(b);
+    }
+    case SMT_TYPE_RESEND: {
+      struct smt_resend_body b;
+      std::memset(&b, 0, sizeof b);
+      b.offset = htobe32(p.resend_offset);
+      b.length = htobe32(p.resend_length);
+      b.priority = p.priority;
+      return struct_bytes(b);
+    }
+    case SMT_TYPE_RPC_UNKNOWN: {
+      struct smt_rpc_unknown_body b;
+      std::memset(&b, 0, sizeof b);
+      b.flags = p.unknown_flags;
+      return struct_bytes(b);
+    }
+    case SMT_TYPE_ACK: {
+      struct smt_ack_body b;
+      std::memset(&b, 0, sizeof b);
+      b.window_base = htobe64(p.window_base);
+      for (size_t i = 0; i < SMT_ACK_IDS; ++i) b.ids[i] = htobe64(p.acked_ids[i]);
+      return struct_bytes(b);
+    }
     default:
-      return false;
+      return {};
   }
 }
 
 Fields compute_control(const Fields& f) {
   Inputs in(f);
   const auto key = in.bytes("ctl_key", kCtlKeyLen);
-  const uint64_t type = in.num("type", 0xff);
-  if (!is_control_type(type)) fail("type is no control packet type");
-  const auto sport = static_cast<uint16_t>(in.num("sport", 0xffff));
-  const auto dport = static_cast<uint16_t>(in.num("dport", 0xffff));
-  const uint64_t id = in.num("message_id", SMT_MESSAGE_ID_MAX);
-  const uint64_t cseq = in.num("control_seq", UINT64_MAX);
-  if (cseq == 0) fail("control sequence numbers start at 1");
-  const auto body = in.bytes("body");
-  if (body.size() % 4 != 0 || body.size() > SMT_CTL_BODY_MAX) {
-    fail("body must be a multiple of 4 bytes and at most SMT_CTL_BODY_MAX");
+  ControlPacket p;
+  p.type = static_cast<uint8_t>(in.num("type", 0xff));
+  p.sport = static_cast<uint16_t>(in.num("sport", 0xffff));
+  p.dport = static_cast<uint16_t>(in.num("dport", 0xffff));
+  p.message_id = in.num("message_id", SMT_MESSAGE_ID_MAX);
+  p.control_seq = in.num("control_seq", UINT64_MAX);
+  switch (p.type) {
+    case SMT_TYPE_GRANT:
+      p.grant_offset = static_cast<uint32_t>(in.num("offset", UINT32_MAX));
+      p.priority = static_cast<uint8_t>(in.num("priority", 0xff));
+      p.window_base = in.num("window_base", UINT64_MAX);
+      break;
+    case SMT_TYPE_RESEND:
+      p.resend_offset = static_cast<uint32_t>(in.num("offset", UINT32_MAX));
+      p.resend_length = static_cast<uint32_t>(in.num("length", UINT32_MAX));
+      p.priority = static_cast<uint8_t>(in.num("priority", 0xff));
+      break;
+    case SMT_TYPE_RPC_UNKNOWN:
+      p.unknown_flags = static_cast<uint8_t>(in.num("flags", 0xff));
+      break;
+    case SMT_TYPE_ACK:
+      p.window_base = in.num("window_base", UINT64_MAX);
+      for (size_t i = 0; i < SMT_ACK_IDS; ++i) p.acked_ids[i] = in.num("id_" + dec(i), UINT64_MAX);
+      break;
+    case SMT_TYPE_BUSY:
+    case SMT_TYPE_NEED_ACK:
+      break;
+    default:
+      fail("type is no control packet type");
   }
-  // MAC input: prefix || body as on the wire || control_seq.
-  struct smt_mac_prefix p;
-  std::memset(&p, 0, sizeof p);
-  p.version = SMT_VERSION;
-  p.type = static_cast<__u8>(type);
-  p.sport = htobe16(sport);
-  p.dport = htobe16(dport);
-  p.message_id = htobe64(id);
-  std::vector<uint8_t> mi = struct_bytes(p);
+  std::vector<uint8_t> pkt(kCtlPacketMax);
+  const size_t n = build_control_packet(pkt.data(), p, key.data());
+  if (n == 0) fail("build_control_packet refuses these fields (docs/wire-format.md §9.8)");
+  pkt.resize(n);
+
+  // The same packet and MAC input through the wire.h structs: the vector is
+  // printed only if both layouts agree.
+  const std::vector<uint8_t> body = control_body_struct_bytes(p);
+  struct smt_mac_prefix mp;
+  std::memset(&mp, 0, sizeof mp);
+  mp.version = SMT_VERSION;
+  mp.type = p.type;
+  mp.sport = htobe16(p.sport);
+  mp.dport = htobe16(p.dport);
+  mp.message_id = htobe64(p.message_id);
+  std::vector<uint8_t> mi = struct_bytes(mp);
   mi.insert(mi.end(), body.begin(), body.end());
   uint8_t seq_be[8];
-  store_be64(seq_be, cseq);
+  store_be64(seq_be, p.control_seq);
   mi.insert(mi.end(), seq_be, seq_be + 8);
   const uint64_t tag = smt_siphash24(key.data(), mi.data(), static_cast<__u32>(mi.size()));
-
+  if (tag != control_tag(p, key.data()))
+    fail("control_tag disagrees with the documented MAC input");
   struct smt_ctl_hdr c;
   std::memset(&c, 0, sizeof c);
-  c.common.sport = htobe16(sport);
-  c.common.dport = htobe16(dport);
+  c.common.sport = htobe16(p.sport);
+  c.common.dport = htobe16(p.dport);
   c.common.doff = static_cast<__u8>(SMT_CTL_HDR_WORDS << 4);
-  c.common.type = static_cast<__u8>(type);
+  c.common.type = p.type;
   c.common.version = SMT_VERSION;
-  c.common.message_id = htobe64(id);
-  c.control_seq = htobe64(cseq);
+  c.common.message_id = htobe64(p.message_id);
+  c.control_seq = htobe64(p.control_seq);
   uint8_t t[8];
   smt_siphash_store_tag(t, tag);
   std::memcpy(c.tag, t, sizeof t);
-  std::vector<uint8_t> pkt = struct_bytes(c);
-  pkt.insert(pkt.end(), body.begin(), body.end());
-  return {
-      {"mac_input", hex(mi)}, {"siphash", hexnum(tag, 16)}, {"tag", hex(t)}, {"packet", hex(pkt)}};
+  std::vector<uint8_t> want = struct_bytes(c);
+  want.insert(want.end(), body.begin(), body.end());
+  if (want != pkt)
+    fail("the wire.h structs and build_control_packet lay the packet out differently");
+  return {{"body", hex(body)},
+          {"mac_input", hex(mi)},
+          {"siphash", hexnum(tag, 16)},
+          {"tag", hex(t)},
+          {"packet", hex(pkt)}};
 }
 
 // ---- the registry ------------------------------------------------------------
@@ -670,7 +753,12 @@ const std::vector<VectorDef> kDefs = {
     {"data-packet", kWireFormatDoc, data_packet_inputs, compute_data_packet},
     {"data-packet-empty", kWireFormatDoc, data_packet_empty_inputs, compute_data_packet},
     {"tso-segment", kWireFormatDoc, tso_inputs, compute_tso},
-    {"control-mac", kWireFormatDoc, control_inputs, compute_control},
+    {"control-grant", kWireFormatDoc, control_grant_inputs, compute_control},
+    {"control-resend", kWireFormatDoc, control_resend_inputs, compute_control},
+    {"control-rpc-unknown", kWireFormatDoc, control_unknown_inputs, compute_control},
+    {"control-busy", kWireFormatDoc, control_busy_inputs, compute_control},
+    {"control-need-ack", kWireFormatDoc, control_need_ack_inputs, compute_control},
+    {"control-ack", kWireFormatDoc, control_ack_inputs, compute_control},
     {"session-secrets-aes128", kKeyScheduleDoc, session_aes128_inputs, compute_session_secrets},
     {"hkdf-expand-label", kKeyScheduleDoc, hkdf_inputs, compute_hkdf},
     {"epochs-initiator-aes128", kKeyScheduleDoc, epochs_i_aes128_inputs, compute_epochs},

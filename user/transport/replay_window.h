@@ -9,6 +9,11 @@
 // ControlWindow: one per session and direction, over control sequence numbers
 // (u64 from 1, never wrapping): a sliding bitmap at least 128 wide behind the
 // highest number seen. A number is accepted once.
+//
+// A jump is inherent: a valid `seq` far ahead (say 2^63) is accepted once and
+// slides the window there, after which every lower number of the sender is
+// too old. Control numbers are inside the MAC, so only a holder of the
+// sender's k_ctl can jump (docs/wire-format.md §9.9).
 #pragma once
 
 #include <cstddef>
@@ -24,6 +29,8 @@ class RequestWindow {
 
   /// `width` ids, rounded up to a multiple of 64; the first id is `first_id`
   /// (even).
+  /// (Widths are clamped to [64, 2^31]; an odd first_id starts at the next
+  /// even id.)
   explicit RequestWindow(uint32_t width = kDefaultWidth, uint64_t first_id = 2);
 
   enum class Verdict {

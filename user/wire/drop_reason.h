@@ -28,7 +28,7 @@ enum class DropReason : uint8_t {
   kBeyondWindow,    ///< request id at or past the window base + width
   kNoRpc,           ///< no live RPC for a response or control packet
   kStaleEpoch,      ///< an older epoch the acceptance rule (CONTRACT §4) refuses
-  kControlReplay,   ///< control sequence number already seen or too old
+  kControlReplay,   ///< control_seq already accepted or older than the control window
   kCount
 };
 
