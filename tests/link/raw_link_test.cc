@@ -123,6 +123,12 @@ class RawLinkTest : public ::testing::Test {
       EXPECT_FALSE(seen[i].fragment);
     }
     EXPECT_EQ(capture_->kernel_drops(), 0u);
+    EXPECT_EQ(capture_->count_type(SMT_TYPE_DATA), n);
+    EXPECT_EQ(capture_->count_type(SMT_TYPE_GRANT), 0u);
+    const std::vector<uint8_t> tail(pkts[n - 1].end() - 16, pkts[n - 1].end());
+    EXPECT_TRUE(capture_->payload_contains(tail));
+    const std::vector<uint8_t> absent(16, 0xee);
+    EXPECT_FALSE(capture_->payload_contains(absent));
   }
 
   std::unique_ptr<Topology> topo_;

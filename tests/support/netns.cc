@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -201,6 +202,22 @@ const std::vector<CapturedIp>& IpCapture::collect(size_t count, int quiet_ms) {
     if (poll(&p, 1, quiet_ms) <= 0) break;
   }
   return packets_;
+}
+
+size_t IpCapture::count_type(uint8_t type) const {
+  size_t n = 0;
+  for (const auto& c : packets_) n += c.payload.size() > 13 && c.payload[13] == type;
+  return n;
+}
+
+bool IpCapture::payload_contains(std::span<const uint8_t> needle) const {
+  for (const auto& c : packets_) {
+    if (std::search(c.payload.begin(), c.payload.end(), needle.begin(), needle.end()) !=
+        c.payload.end()) {
+      return true;
+    }
+  }
+  return false;
 }
 
 uint64_t IpCapture::kernel_drops() {

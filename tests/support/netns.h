@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -131,6 +132,11 @@ class IpCapture {
   /// Reads packets until `count` have been collected in total or no packet
   /// arrived for `quiet_ms`; returns everything collected so far.
   const std::vector<CapturedIp>& collect(size_t count, int quiet_ms = 200);
+  /// Collected packets whose SMT type byte (13) is `type` (SMT_TYPE_DATA: DATA).
+  size_t count_type(uint8_t type) const;
+  /// Whether any collected packet's payload contains `needle` (e.g. plaintext
+  /// that must never cross the wire).
+  bool payload_contains(std::span<const uint8_t> needle) const;
   /// Packets the kernel dropped before this socket read them.
   uint64_t kernel_drops();
 
