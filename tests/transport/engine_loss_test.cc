@@ -42,6 +42,17 @@ size_t scaled(size_t n) {
   return m == 0 ? 1 : m;
 }
 
+std::string drops_of(const Engine& e) {
+  std::string s = "drops:";
+  for (int r = 0; r < static_cast<int>(DropReason::kCount); ++r) {
+    const uint64_t n = e.stats().drops.get(static_cast<DropReason>(r));
+    if (n != 0)
+      s +=
+          std::string(" ") + drop_reason_name(static_cast<DropReason>(r)) + "=" + std::to_string(n);
+  }
+  return s + "\n";
+}
+
 struct LossCase {
   double loss;
   bool tso;
@@ -104,7 +115,8 @@ TEST_P(EngineLoss, EveryRpcCompletesExactlyOnceByteIdentical) {
     issue();
   };
   ASSERT_TRUE(p.run_until([&] { return completed == total; }, 600'000'000'000ull))
-      << completed << " of " << total << " completed";
+      << completed << " of " << total << " completed\n"
+      << p.a->state_digest() << p.b->state_digest() << drops_of(*p.a) << drops_of(*p.b);
   // Server state waits for ACKs; let them through.
   ASSERT_TRUE(p.run_until([&] { return p.a->rpc_count() == 0 && p.b->rpc_count() == 0; },
                           60'000'000'000ull));
@@ -119,15 +131,15 @@ TEST_P(EngineLoss, EveryRpcCompletesExactlyOnceByteIdentical) {
   RecordProperty("virtual_ms", std::to_string(p.clock.now_ns() / 1000000));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    LossRates, EngineLoss,
-    ::testing::Values(LossCase{0.0, false}, LossCase{0.01, false}, LossCase{0.05, false},
-                      LossCase{0.20, false}, LossCase{0.0, true}, LossCase{0.01, true},
-                      LossCase{0.05, true}, LossCase{0.20, true}),
-    [](const auto& info) {
-      return std::string(info.param.tso ? "Tso" : "PerPacket") + "Loss" +
-             std::to_string(static_cast<int>(info.param.loss * 100));
-    });
+INSTANTIATE_TEST_SUITE_P(LossRates, EngineLoss,
+                         ::testing::Values(LossCase{0.0, false}, LossCase{0.01, false},
+                                           LossCase{0.05, false}, LossCase{0.20, false},
+                                           LossCase{0.0, true}, LossCase{0.01, true},
+                                           LossCase{0.05, true}, LossCase{0.20, true}),
+                         [](const auto& info) {
+                           return std::string(info.param.tso ? "Tso" : "PerPacket") + "Loss" +
+                                  std::to_string(static_cast<int>(info.param.loss * 100));
+                         });
 
 }  // namespace
 }  // namespace smt::test

@@ -52,7 +52,8 @@ Result<SessionId> Engine::add_session(const SessionParams& p) {
   }
   const SuiteInfo* suite = suite_info(p.suite);
   if (suite == nullptr) return make_error(EINVAL, "unknown cipher suite");
-  if (p.initiator_secret.size() != suite->hash_len || p.responder_secret.size() != suite->hash_len) {
+  if (p.initiator_secret.size() != suite->hash_len ||
+      p.responder_secret.size() != suite->hash_len) {
     return make_error(EINVAL, "traffic secrets must be Hash.length bytes");
   }
   if (link::is_v4_mapped(p.peer_addr) != link::is_v4_mapped(p.local_addr)) {
@@ -311,7 +312,10 @@ void Engine::on_data(Session& s, std::span<uint8_t> pkt) {
     rpc->has_in = true;
     rpc->in.assembler = std::make_unique<MessageAssembler>(h.message_id, &s.drops, &s.budget);
     rpc->in.length = h.message_length;
-    if (created && !whole) ++s.unauthenticated;
+    if (created && !whole) {
+      ++s.unauthenticated;
+      rpc->in.unauthenticated = true;
+    }
   }
   InMessage& in = rpc->in;
   if (h.message_length != in.length) {
@@ -343,8 +347,11 @@ void Engine::on_data(Session& s, std::span<uint8_t> pkt) {
     if (!was_started) {
       memory_ += in.length;
       in.counted = true;
+      if (in.unauthenticated) {
+        in.unauthenticated = false;
+        --s.unauthenticated;
+      }
       if (!response) {
-        if (!whole && s.unauthenticated > 0 && created) --s.unauthenticated;
         s.incoming_requests.insert(rid);
         advance_window(s);
       }
@@ -603,9 +610,7 @@ void Engine::free_rpc(Session& s, Rpc& rpc) {
   if (rpc.has_in && rpc.in.counted) memory_ -= rpc.in.length;
   if (!rpc.client) {
     s.incoming_requests.erase(rpc.id);
-    if (rpc.has_in && rpc.in.assembler && !rpc.in.assembler->started() && s.unauthenticated > 0) {
-      --s.unauthenticated;
-    }
+    if (rpc.has_in && rpc.in.unauthenticated) --s.unauthenticated;
     s.server_rpcs.erase(rpc.id);
   } else {
     s.client_rpcs.erase(rpc.id);

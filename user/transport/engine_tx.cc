@@ -209,8 +209,8 @@ void Engine::send_control(Session& s, ControlPacket& c) {
   if (slot.buf.size() < kTxSlotBytes) slot.buf.resize(kTxSlotBytes);
   const size_t n = build_control_packet(slot.buf.data(), c, s.tx_ctl.data());
   if (n == 0) return;  // a bug in this file; never sent
-  slot.pkt = link::TxPacket{slot.buf.data(), static_cast<uint32_t>(n), s.peer_addr,
-                            SMT_PRIORITY_MAX, 0};
+  slot.pkt =
+      link::TxPacket{slot.buf.data(), static_cast<uint32_t>(n), s.peer_addr, SMT_PRIORITY_MAX, 0};
   ++tx_pending_;
   ++stats_.control_packets_sent[(c.type - SMT_TYPE_DATA) & 7];
 }
@@ -267,8 +267,8 @@ bool Engine::build_data_packet(Rpc& rpc, uint8_t* out_buf, link::TxPacket* tx) {
     return false;
   }
   write_data_header(out_buf, h, s.tx_ctl.data());
-  *tx = link::TxPacket{out_buf, static_cast<uint32_t>(kDataHeaderLen + *n), s.peer_addr,
-                       h.priority, out.tso_mss};
+  *tx = link::TxPacket{out_buf, static_cast<uint32_t>(kDataHeaderLen + *n), s.peer_addr, h.priority,
+                       out.tso_mss};
   if (resend) {
     ++stats_.data_packets_resent;
   } else {
