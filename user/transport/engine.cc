@@ -26,6 +26,10 @@ bool Engine::TxOrder::operator()(const Rpc* a, const Rpc* b) const {
   return a->serial < b->serial;
 }
 
+bool Engine::AgeOrder::operator()(const Rpc* a, const Rpc* b) const {
+  return a->serial < b->serial;
+}
+
 bool Engine::RxOrder::operator()(const Rpc* a, const Rpc* b) const {
   if (a->rx_key != b->rx_key) return a->rx_key < b->rx_key;
   return a->serial < b->serial;
@@ -41,6 +45,7 @@ Engine::Engine(link::Link& link, const Clock& clock, EngineConfig config)
 Engine::~Engine() {
   // RPCs point into sessions; clear the orderings before the sessions go.
   tx_ready_.clear();
+  tx_by_age_.clear();
   rx_grantable_.clear();
 }
 
@@ -76,7 +81,8 @@ Result<SessionId> Engine::add_session(const SessionParams& p) {
   const SecretBytes& rx_ctl = p.initiator ? p.responder_ctl : p.initiator_ctl;
   std::memcpy(s->tx_ctl.data(), tx_ctl.data(), 16);
   std::memcpy(s->rx_ctl.data(), rx_ctl.data(), 16);
-  auto tx = TxEpochs::create(p.suite, tx_secret.span(), config_.limits, clock_.now_ns());
+  auto tx = TxEpochs::create(p.suite, tx_secret.span(), config_.limits, clock_.now_ns(),
+                             config_.nonce_oracle);
   if (!tx.ok()) return tx.error();
   auto rx = RxEpochs::create(p.suite, rx_secret.span());
   if (!rx.ok()) return rx.error();
@@ -601,7 +607,10 @@ void Engine::fail_client_rpc(Session& s, Rpc& rpc, int error) {
 }
 
 void Engine::free_rpc(Session& s, Rpc& rpc) {
-  if (rpc.in_tx) tx_ready_.erase(&rpc);
+  if (rpc.in_tx) {
+    tx_ready_.erase(&rpc);
+    tx_by_age_.erase(&rpc);
+  }
   if (rpc.in_rx) rx_grantable_.erase(&rpc);
   if (rpc.has_out) {
     memory_ -= rpc.out.memory;

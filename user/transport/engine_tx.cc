@@ -132,6 +132,7 @@ Status Engine::send_reply(SessionId sid, uint64_t id, std::vector<uint8_t> data)
 void Engine::tx_update(Rpc& rpc) {
   if (rpc.in_tx) {
     tx_ready_.erase(&rpc);
+    tx_by_age_.erase(&rpc);
     rpc.in_tx = false;
   }
   if (!rpc.has_out) return;
@@ -140,6 +141,7 @@ void Engine::tx_update(Rpc& rpc) {
   // Retransmissions first, then the fewest remaining bytes (SRPT).
   rpc.tx_key = out.has_resend() ? 0 : uint64_t{out.remaining()} + 1;
   tx_ready_.insert(&rpc);
+  tx_by_age_.insert(&rpc);
   rpc.in_tx = true;
 }
 
@@ -282,8 +284,12 @@ void Engine::transmit() {
   flush_tx();
   size_t room = link_.tx_room();
   while (room > 0 && !tx_ready_.empty()) {
-    Rpc* rpc = *tx_ready_.begin();
-    tx_ready_.erase(tx_ready_.begin());
+    // SRPT, except that one packet in fifo_grant_interval goes to the oldest.
+    const bool fifo =
+        config_.fifo_grant_interval != 0 && ++tx_rounds_ % config_.fifo_grant_interval == 0;
+    Rpc* rpc = fifo ? *tx_by_age_.begin() : *tx_ready_.begin();
+    tx_ready_.erase(rpc);
+    tx_by_age_.erase(rpc);
     rpc->in_tx = false;
     if (tx_pending_ == tx_slots_.size()) tx_slots_.emplace_back();
     TxSlot& slot = tx_slots_[tx_pending_];

@@ -28,7 +28,7 @@ namespace smt {
 class TxEpochs {
  public:
   static Result<TxEpochs> create(Suite suite, std::span<const uint8_t> secret0, CipherLimits limits,
-                                 uint64_t now_ns);
+                                 uint64_t now_ns, NonceOracle* oracle = nullptr);
 
   uint16_t current() const { return epochs_.back().n; }
   /// The current epoch's sealing key, shared by every message created under it.
@@ -58,6 +58,7 @@ class TxEpochs {
 
   Suite suite_ = Suite::kAes128GcmSha256;
   CipherLimits limits_;
+  NonceOracle* oracle_ = nullptr;
   SecretBytes secret_;  // the current epoch's traffic secret
   std::deque<Epoch> epochs_;
 };
