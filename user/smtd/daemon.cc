@@ -342,6 +342,9 @@ void Daemon::on_channel(PeerChannel* ch) {
                   refuse_reason_name(ev.bad.reason));
         ch->send(RefusedMsg{ev.bad.serial, ev.bad.reason});
         break;
+      case PeerChannel::Event::Kind::kFatal:
+        ch->close(ev.bad.message);  // flushes the answers queued before it
+        break;
       case PeerChannel::Event::Kind::kClosed:
         break;  // reaped by run()
     }

@@ -195,7 +195,7 @@ void PeerChannel::handshake(std::vector<Event>* out) {
 
 void PeerChannel::read_messages(std::vector<Event>* out) {
   for (;;) {
-    if (state_ != State::kEstablished) return;
+    if (state_ != State::kEstablished || poisoned_) return;
     uint8_t buf[kReadChunk];
     ERR_clear_error();
     int n = SSL_read(ssl_.get(), buf, sizeof buf);
@@ -225,10 +225,14 @@ void PeerChannel::read_messages(std::vector<Event>* out) {
     while (state_ == State::kEstablished) {
       auto len = setup_frame_length(std::span(in_).subspan(pos));
       if (!len) {
-        // A bad length field: the stream cannot be resynchronised.
-        fail("malformed set-up frame from " + format_endpoint(remote_) + ": " +
-                 len.error().message,
-             out);
+        // A bad length field: the stream cannot be resynchronised. The frames
+        // before it are still answered; the daemon closes after them.
+        poisoned_ = true;
+        Event ev{Event::Kind::kFatal};
+        ev.bad.message = "malformed set-up frame from " + format_endpoint(remote_) + ": " +
+                         len.error().message;
+        out->push_back(std::move(ev));
+        in_.clear();
         return;
       }
       if (*len == 0) break;

@@ -33,7 +33,9 @@ class PeerChannel {
 
   /// Something the daemon must act on.
   struct Event {
-    enum class Kind { kEstablished, kMessage, kBadMessage, kClosed } kind;
+    /// kFatal: the stream cannot go on (bad frame length); the daemon answers
+    /// what came before it, then closes the channel.
+    enum class Kind { kEstablished, kMessage, kBadMessage, kFatal, kClosed } kind;
     SetupMessage message{};
     SetupDecodeError bad{};
   };
@@ -107,6 +109,7 @@ class PeerChannel {
   Suite suite_ = Suite::kAes128GcmSha256;
   bool resumed_ = false;
   bool want_write_ = false;
+  bool poisoned_ = false;  // a fatal framing error was reported; read nothing more
   time_t peer_not_after_ = 0;
   Clock::time_point created_at_{};
   Clock::time_point established_at_{};

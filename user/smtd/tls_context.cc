@@ -111,6 +111,22 @@ int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const un
   return SSL_TLSEXT_ERR_OK;
 }
 
+// TLS 1.3 servers may ignore a client's missing ALPN; smtd insists on smt/1
+// and says so with no_application_protocol (120) rather than a silent close.
+int client_hello_callback(SSL* ssl, int* alert, void*) {
+  const unsigned char* ext = nullptr;
+  size_t len = 0;
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
+                                &len) != 1) {
+    if (TlsPeerState* st = peer_state(ssl)) {
+      st->verify_error = "client offered no ALPN (smtd requires smt/1)";
+    }
+    *alert = SSL_AD_NO_APPLICATION_PROTOCOL;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 int new_session_callback(SSL* ssl, SSL_SESSION* sess) {
   TlsPeerState* st = peer_state(ssl);
   if (st == nullptr || !st->on_ticket) return 0;
@@ -176,6 +192,7 @@ Result<SslCtxPtr> make_one(const Config& cfg, bool server, X509** leaf_out) {
     if (cfg.mutual_tls) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     else mode = SSL_VERIFY_NONE;
     SSL_CTX_set_alpn_select_cb(c, alpn_select, nullptr);
+    SSL_CTX_set_client_hello_cb(c, client_hello_callback, nullptr);
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_num_tickets(c, 1);
     static const unsigned char kSid[] = "smtd";
