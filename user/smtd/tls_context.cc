@@ -174,7 +174,12 @@ Result<SslCtxPtr> make_one(const Config& cfg, bool server, X509** leaf_out) {
   if (Status s = check_certificate_key(leaf, cfg.certificate); !s) return s.error();
   if (Status s = check_private_key_file(cfg.key); !s) return s.error();
   if (SSL_CTX_use_PrivateKey_file(c, cfg.key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return make_error(EINVAL, "cannot load private key " + cfg.key + ": " + openssl_errors());
+    std::string why = openssl_errors();
+    if (why.find("key values mismatch") != std::string::npos) {
+      return make_error(EINVAL, "private key " + cfg.key + " does not match certificate " +
+                                    cfg.certificate);
+    }
+    return make_error(EINVAL, "cannot load private key " + cfg.key + ": " + why);
   }
   if (SSL_CTX_check_private_key(c) != 1) {
     return make_error(EINVAL, "private key " + cfg.key + " does not match certificate " +
