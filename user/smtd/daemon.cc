@@ -329,6 +329,7 @@ void Daemon::on_accept() {
 
 void Daemon::on_channel(PeerChannel* ch) {
   for (auto& ev : ch->on_ready()) {
+    if (!ch->established()) break;
     switch (ev.kind) {
       case PeerChannel::Event::Kind::kEstablished:
         on_channel_established(ch);
@@ -346,9 +347,9 @@ void Daemon::on_channel(PeerChannel* ch) {
         ch->close(ev.bad.message);  // flushes the answers queued before it
         break;
       case PeerChannel::Event::Kind::kClosed:
-        break;  // reaped by run()
+        ch->close(ch->close_reason());  // reaped by run()
+        break;
     }
-    if (!ch->established()) break;
   }
 }
 
@@ -368,6 +369,10 @@ void Daemon::on_channel_established(PeerChannel* ch) {
     }
     ch->set_peer_name(peer->name);
   }
+  // TLS 1.3: a client learns that the server refused its certificate only
+  // after its own handshake finished, often in the same read. Such a channel
+  // carries nothing; its close fails the opens waiting for it, with the alert.
+  if (ch->closing()) return;
   const SuiteInfo* info = suite_info(ch->suite());
   log_info("control channel " + std::string(ch->role() == PeerChannel::Role::kClient ? "to" : "from") +
            " peer " + ch->peer_name() + " at " + format_endpoint(ch->remote()) + " established (" +
@@ -501,6 +506,7 @@ void Daemon::on_setup_message(PeerChannel* ch, const SetupMessage& m) {
 }
 
 void Daemon::send_open(PeerChannel* ch, Session* s) {
+  if (!ch->established() || ch->closing() || ch->root().empty()) return;  // its close fails the open
   s->serial = next_serial(ch->role());
   s->channel = ch->id();
   s->suite = ch->suite();

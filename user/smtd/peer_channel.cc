@@ -117,8 +117,14 @@ std::string PeerChannel::describe_failure(const std::string& what) const {
 }
 
 void PeerChannel::fail(const std::string& why, std::vector<Event>* out) {
-  if (state_ == State::kClosed) return;
-  close(why);
+  if (state_ == State::kClosed || closing_) return;
+  if (state_ == State::kEstablished && !out->empty()) {
+    // Events of this read come first; the daemon closes on kClosed.
+    closing_ = true;
+    close_reason_ = why;
+  } else {
+    close(why);
+  }
   out->push_back(Event{Event::Kind::kClosed});
 }
 
@@ -195,7 +201,7 @@ void PeerChannel::handshake(std::vector<Event>* out) {
 
 void PeerChannel::read_messages(std::vector<Event>* out) {
   for (;;) {
-    if (state_ != State::kEstablished || poisoned_) return;
+    if (state_ != State::kEstablished || poisoned_ || closing_) return;
     uint8_t buf[kReadChunk];
     ERR_clear_error();
     int n = SSL_read(ssl_.get(), buf, sizeof buf);
@@ -249,7 +255,7 @@ void PeerChannel::read_messages(std::vector<Event>* out) {
 }
 
 void PeerChannel::flush() {
-  while (!out_.empty() && state_ == State::kEstablished) {
+  while (!out_.empty() && state_ == State::kEstablished && !closing_) {
     ERR_clear_error();
     int n = SSL_write(ssl_.get(), out_.data(), static_cast<int>(out_.size()));
     if (n <= 0) {
@@ -275,7 +281,7 @@ std::vector<PeerChannel::Event> PeerChannel::on_ready() {
     state_ = State::kHandshaking;
   }
   if (state_ == State::kHandshaking) handshake(&out);
-  if (state_ == State::kEstablished) {
+  if (state_ == State::kEstablished && !closing_) {
     flush();
     read_messages(&out);
     flush();

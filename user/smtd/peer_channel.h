@@ -86,6 +86,10 @@ class PeerChannel {
   void send(const SetupMessage& m);
   /// Sends close_notify (best effort), erases the root, and marks it closed.
   void close(const std::string& why);
+  /// True once a read found the connection gone: the events of that read are
+  /// still delivered (a CLOSE just before close_notify counts), ending with
+  /// kClosed, on which the daemon calls close(close_reason()).
+  bool closing() const { return closing_; }
 
  private:
   PeerChannel() = default;
@@ -109,7 +113,8 @@ class PeerChannel {
   Suite suite_ = Suite::kAes128GcmSha256;
   bool resumed_ = false;
   bool want_write_ = false;
-  bool poisoned_ = false;  // a fatal framing error was reported; read nothing more
+  bool poisoned_ = false;
+  bool closing_ = false;  // a fatal framing error was reported; read nothing more
   time_t peer_not_after_ = 0;
   Clock::time_point created_at_{};
   Clock::time_point established_at_{};
