@@ -84,6 +84,5 @@ int main(int argc, char** argv) {
     std::printf("\n");
     return 0;
   }
-  return ::write(STDOUT_FILENO, out.data(), out.size()) == static_cast<ssize_t>(out.size()) ? 0
-                                                                                             : 1;
+  return ::write(STDOUT_FILENO, out.data(), out.size()) == static_cast<ssize_t>(out.size()) ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 #include "smtd_harness.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -9,8 +10,6 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <linux/magic.h>
 
 #include <chrono>
 #include <cstdio>
@@ -71,8 +70,8 @@ bool have_bpffs() {
 }
 
 std::string make_pin_root(Cleanup* cleanup, const std::string& tag) {
-  std::string root = "/sys/fs/bpf/smtd-test-" + std::to_string(::getpid()) + "-" + tag + "-" +
-                     random_suffix();
+  std::string root =
+      "/sys/fs/bpf/smtd-test-" + std::to_string(::getpid()) + "-" + tag + "-" + random_suffix();
   cleanup->push([root] { sh("rm -rf '" + root + "'"); });
   return root;
 }

@@ -85,18 +85,19 @@ class IndependentClientTest : public ::testing::Test {
       EXPECT_EQ(sh(std::string(SMT_SETUP_MSG) + " " + f + " >> " + feed), 0) << f;
     }
     std::string out;
-    sh("(cat " + feed + "; sleep 1) | timeout 20 nsenter --net=/run/netns/" + ns_ + " -- " +
-           client,
+    sh("(cat " + feed + "; sleep 1) | timeout 20 nsenter --net=/run/netns/" + ns_ + " -- " + client,
        &out);
     return out;
   }
 
-  std::string openssl_client(const std::vector<std::string>& frames, const std::string& extra = "") {
-    return run_client("openssl s_client -connect 127.0.0.1:7853 -tls1_3 -alpn smt/1 "
-                      "-keymatexport 'EXPERIMENTAL smt v1' -keymatexportlen 32 -cert " +
-                          dir_ + "/certs/client.crt -key " + dir_ + "/certs/client.key -CAfile " +
-                          dir_ + "/certs/ca.crt -verify_return_error -nocommands " + extra,
-                      frames);
+  std::string openssl_client(const std::vector<std::string>& frames,
+                             const std::string& extra = "") {
+    return run_client(
+        "openssl s_client -connect 127.0.0.1:7853 -tls1_3 -alpn smt/1 "
+        "-keymatexport 'EXPERIMENTAL smt v1' -keymatexportlen 32 -cert " +
+            dir_ + "/certs/client.crt -key " + dir_ + "/certs/client.key -CAfile " + dir_ +
+            "/certs/ca.crt -verify_return_error -nocommands " + extra,
+        frames);
   }
 
   /// The 48 context bytes of key-schedule.md §3, written out by hand.
@@ -104,8 +105,12 @@ class IndependentClientTest : public ::testing::Test {
                           const std::string& resp_v4hex, int resp_port, uint64_t serial) {
     char buf[256];
     std::snprintf(buf, sizeof buf,
-                  "01" "1301" "00000000000000000000ffff%s%04x" "00000000000000000000ffff%s%04x"
-                  "fd" "%016llx",
+                  "01"
+                  "1301"
+                  "00000000000000000000ffff%s%04x"
+                  "00000000000000000000ffff%s%04x"
+                  "fd"
+                  "%016llx",
                   init_v4hex.c_str(), init_port, resp_v4hex.c_str(), resp_port,
                   static_cast<unsigned long long>(serial));
     return buf;
@@ -115,7 +120,8 @@ class IndependentClientTest : public ::testing::Test {
     std::string path = dir_ + "/ctx.bin";
     auto bytes = smt::test::unhex(bytes_hex);
     std::ofstream(path, std::ios::binary)
-        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
     std::string out;
     EXPECT_EQ(sh("openssl dgst -sha256 -r " + path, &out), 0) << out;
     return out.substr(0, 64);
@@ -132,8 +138,8 @@ class IndependentClientTest : public ::testing::Test {
     std::string info = head + hex_of(full) + clen + context_hex;
     std::string out;
     EXPECT_EQ(sh("openssl kdf -keylen " + std::to_string(len) +
-                     " -kdfopt digest:SHA256 -kdfopt mode:EXPAND_ONLY -kdfopt hexkey:" + secret_hex +
-                     " -kdfopt hexinfo:" + info + " HKDF",
+                     " -kdfopt digest:SHA256 -kdfopt mode:EXPAND_ONLY -kdfopt hexkey:" +
+                     secret_hex + " -kdfopt hexinfo:" + info + " HKDF",
                  &out),
               0)
         << out;
@@ -182,8 +188,8 @@ class IndependentClientTest : public ::testing::Test {
 
     std::ifstream kl(dir_ + "/keylog");
     std::string text((std::istreambuf_iterator<char>(kl)), std::istreambuf_iterator<char>());
-    EXPECT_NE(text.find("SMT_R_AP_0 " + std::to_string(serial) + " 10.0.0.1:" +
-                        std::to_string(init_port) + " 10.0.0.2:5000 253 1301 " + sr),
+    EXPECT_NE(text.find("SMT_R_AP_0 " + std::to_string(serial) +
+                        " 10.0.0.1:" + std::to_string(init_port) + " 10.0.0.2:5000 253 1301 " + sr),
               std::string::npos)
         << text;
   }
@@ -215,9 +221,9 @@ TEST_F(IndependentClientTest, OpensslSClientSessionMatchesIndependentKeyDerivati
 TEST_F(IndependentClientTest, GnutlsCliSessionMatchesIndependentKeyDerivation) {
   std::string out = run_client(
       "gnutls-cli --alpn=smt/1 --keymatexport='EXPERIMENTAL smt v1' --keymatexportsize=32 "
-      "--x509cafile " + dir_ + "/certs/ca.crt --x509certfile " + dir_ +
-          "/certs/client.crt --x509keyfile " + dir_ +
-          "/certs/client.key --verify-hostname=smtd -p 7853 127.0.0.1",
+      "--x509cafile " +
+          dir_ + "/certs/ca.crt --x509certfile " + dir_ + "/certs/client.crt --x509keyfile " +
+          dir_ + "/certs/client.key --verify-hostname=smtd -p 7853 127.0.0.1",
       {"open 4 10.0.0.1 40001 10.0.0.2 5000"});
   size_t at = out.find("- Key material: ");
   ASSERT_NE(at, std::string::npos) << out << "\n" << smtd_.log();
@@ -228,12 +234,12 @@ TEST_F(IndependentClientTest, GnutlsCliSessionMatchesIndependentKeyDerivation) {
 
 TEST_F(IndependentClientTest, MalformedControlMessagesAreRefusedWithAClearError) {
   std::string out = openssl_client({
-      "raw 000a01090000000000000010",  // unknown type 9, serial 16
+      "raw 000a01090000000000000010",         // unknown type 9, serial 16
       "open 3 10.0.0.1 40000 10.0.0.2 5000",  // odd serial from the TLS client
       "open 6 10.0.0.9 40000 10.0.0.2 5000",  // initiator address not the peer's
       "open 8 10.0.0.1 40000 10.0.0.2 5001",  // nobody leases 5001
       "raw 000b010400000000000000120a",       // CLOSE with a byte too many
-      "raw 0001ff",                            // length 1: cannot resynchronise
+      "raw 0001ff",                           // length 1: cannot resynchronise
   });
   EXPECT_TRUE(contains_frame(out, "000e0103000000000000001000030000")) << "unknown_type";
   EXPECT_TRUE(contains_frame(out, "000e0103000000000000000300070000")) << "bad_serial";
@@ -254,8 +260,8 @@ TEST_F(IndependentClientTest, MalformedControlMessagesAreRefusedWithAClearError)
 }
 
 TEST_F(IndependentClientTest, ClientsThatAreNotTls13SmtPeersGetTheRightAlert) {
-  std::string base = "openssl s_client -connect 127.0.0.1:7853 -CAfile " + dir_ +
-                     "/certs/ca.crt -nocommands ";
+  std::string base =
+      "openssl s_client -connect 127.0.0.1:7853 -CAfile " + dir_ + "/certs/ca.crt -nocommands ";
   std::string cert = "-cert " + dir_ + "/certs/client.crt -key " + dir_ + "/certs/client.key ";
   run_client(base + cert + "-tls1_2 -alpn smt/1", {"close 2"});
   EXPECT_TRUE(smtd_.wait_log("sent TLS alert 70 (protocol_version)", 2000)) << smtd_.log();

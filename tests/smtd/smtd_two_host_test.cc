@@ -28,7 +28,7 @@ namespace smt::smtd::test {
 namespace {
 
 struct HostSpec {
-  std::string cert = "";     // certificate name in the certs dir (default: host name)
+  std::string cert = "";      // certificate name in the certs dir (default: host name)
   std::string peer_identity;  // identity this host allows for its peer
   std::string extra_local;    // more [local] lines
   std::string extra;          // more sections
@@ -93,8 +93,8 @@ class TwoHostTest : public ::testing::Test {
       << "key = " << dir_ << "/certs/" << cert << ".key\n"
       << "ca = " << dir_ << "/certs/ca.crt\n"
       << h.extra_local << "\n[peer " << peer << "]\naddress = " << peer_addr
-      << "\ncontrol = " << peer_addr << ":7853\nidentity = "
-      << (h.peer_identity.empty() ? "dns:" + peer : h.peer_identity) << "\n"
+      << "\ncontrol = " << peer_addr
+      << ":7853\nidentity = " << (h.peer_identity.empty() ? "dns:" + peer : h.peer_identity) << "\n"
       << "\n[uid 0]\nports = any\nephemeral = yes\n"
       << "\n[uid 65534]\nports = 6000-6010\n"
       << h.extra;
@@ -142,7 +142,8 @@ class TwoHostTest : public ::testing::Test {
     ASSERT_EQ(cb->lease(5000).value(), 5000);
     ASSERT_EQ(ca->lease(40000).value(), 40000);
     auto opened = ca->open(addr(ns_.addr_b), 5000, 40000);
-    ASSERT_TRUE(opened.ok()) << opened.error().message << "\nA:\n" << a_.log() << "\nB:\n"
+    ASSERT_TRUE(opened.ok()) << opened.error().message << "\nA:\n"
+                             << a_.log() << "\nB:\n"
                              << b_.log();
     *sa = std::move(*opened);
     auto note = cb->next_notification(5000);

@@ -34,9 +34,8 @@ class TlsContextTest : public ::testing::Test {
                                      &out),
               0)
         << out;
-    ASSERT_EQ(smt::test::run_command(source_dir() + "/tools/smt-certs --no-san " + dir_ +
-                                         " cnonly 2>&1",
-                                     &out),
+    ASSERT_EQ(smt::test::run_command(
+                  source_dir() + "/tools/smt-certs --no-san " + dir_ + " cnonly 2>&1", &out),
               0)
         << out;
     cfg_.certificate = dir_ + "/hosta.crt";

@@ -6,12 +6,12 @@
 //
 //   smtd-bench --connect 127.0.0.1:7853 --cert C --key K --ca CA --identity dns:smtd
 //              --socket /path/smtd.sock --local 10.0.0.1 --remote 10.0.0.2 [-n 200]
-#include <CLI/CLI.hpp>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -58,7 +58,7 @@ bool read_frame(SSL* ssl, std::vector<uint8_t>* frame) {
 int main(int argc, char** argv) {
   CLI::App app{"smtd-bench: TLS handshake and OPEN->READY latency against a running smtd"};
   std::string connect, cert, key, ca, identity, socket_path, local = "10.0.0.1",
-                                                            remote = "10.0.0.2";
+                                                             remote = "10.0.0.2";
   int rounds = 200;
   uint16_t port = 5000;
   app.add_option("--connect", connect, "smtd's listen endpoint")->required();
@@ -168,8 +168,8 @@ int main(int argc, char** argv) {
       src_port = static_cast<uint16_t>(src_port == 49999 ? 40000 : src_port + 1);
     }
     std::printf("| %s | %d | %d | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f |\n",
-                resumed ? "resumed (psk_dhe_ke)" : "full", rounds, reused, hs.pct(0.5),
-                hs.pct(0.9), setup.pct(0.5), setup.pct(0.9), total.pct(0.5), total.pct(0.9));
+                resumed ? "resumed (psk_dhe_ke)" : "full", rounds, reused, hs.pct(0.5), hs.pct(0.9),
+                setup.pct(0.5), setup.pct(0.9), total.pct(0.5), total.pct(0.9));
     std::fflush(stdout);
   }
   stop = true;

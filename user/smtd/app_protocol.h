@@ -83,25 +83,25 @@ struct smtd_app_open {
  * not keep them; the re-adopting process still has its own. */
 struct smtd_app_session {
   struct smtd_app_hdr hdr;
-  uint64_t serial;                            /*  16 CONTRACT §6 serial */
-  uint16_t suite;                             /*  24 TLS cipher suite code point */
-  uint8_t initiator;                          /*  26 1 if this host sent OPEN */
-  uint8_t smt_version;                        /*  27 */
-  uint8_t protocol;                           /*  28 IP protocol number */
-  uint8_t secret_len;                         /*  29 Hash.length: 32 or 48 */
-  uint8_t has_secrets;                        /*  30 0 in ADOPTED */
-  uint8_t reserved0;                          /*  31 */
-  uint8_t local_addr[16];                     /*  32 */
-  uint8_t peer_addr[16];                      /*  48 */
-  uint16_t local_port;                        /*  64 */
-  uint16_t peer_port;                         /*  66 */
-  uint32_t peer_rx_queue;                     /*  68 the peer's receive queue */
-  uint8_t holder_token[SMTD_APP_TOKEN_LEN];   /*  72 present it to ADOPT after an smtd restart */
-  uint8_t secret_i_0[SMTD_APP_SECRET_MAX];    /*  88 first secret_len bytes valid */
-  uint8_t secret_r_0[SMTD_APP_SECRET_MAX];    /* 136 */
-  uint8_t k_ctl_i[SMTD_APP_CTL_KEY_LEN];      /* 184 */
-  uint8_t k_ctl_r[SMTD_APP_CTL_KEY_LEN];      /* 200 */
-  char peer_identity[SMTD_APP_IDENTITY_MAX];  /* 216 what the peer's certificate proved */
+  uint64_t serial;                           /*  16 CONTRACT §6 serial */
+  uint16_t suite;                            /*  24 TLS cipher suite code point */
+  uint8_t initiator;                         /*  26 1 if this host sent OPEN */
+  uint8_t smt_version;                       /*  27 */
+  uint8_t protocol;                          /*  28 IP protocol number */
+  uint8_t secret_len;                        /*  29 Hash.length: 32 or 48 */
+  uint8_t has_secrets;                       /*  30 0 in ADOPTED */
+  uint8_t reserved0;                         /*  31 */
+  uint8_t local_addr[16];                    /*  32 */
+  uint8_t peer_addr[16];                     /*  48 */
+  uint16_t local_port;                       /*  64 */
+  uint16_t peer_port;                        /*  66 */
+  uint32_t peer_rx_queue;                    /*  68 the peer's receive queue */
+  uint8_t holder_token[SMTD_APP_TOKEN_LEN];  /*  72 present it to ADOPT after an smtd restart */
+  uint8_t secret_i_0[SMTD_APP_SECRET_MAX];   /*  88 first secret_len bytes valid */
+  uint8_t secret_r_0[SMTD_APP_SECRET_MAX];   /* 136 */
+  uint8_t k_ctl_i[SMTD_APP_CTL_KEY_LEN];     /* 184 */
+  uint8_t k_ctl_r[SMTD_APP_CTL_KEY_LEN];     /* 200 */
+  char peer_identity[SMTD_APP_IDENTITY_MAX]; /* 216 what the peer's certificate proved */
 };
 
 /* CLOSE, CLOSED, PEER_CLOSED: a session named by its local port and peer. */
@@ -140,8 +140,8 @@ struct smtd_app_list_chunk {
 };
 
 /* ERROR: why a request failed. */
-#define SMTD_ALERT_F_VALID 0x01    /* tls_alert is meaningful */
-#define SMTD_ALERT_F_SENT 0x02     /* this smtd sent the alert (else it received it) */
+#define SMTD_ALERT_F_VALID 0x01 /* tls_alert is meaningful */
+#define SMTD_ALERT_F_SENT 0x02  /* this smtd sent the alert (else it received it) */
 struct smtd_app_error {
   struct smtd_app_hdr hdr;
   int32_t err;                        /* 16 errno value: EACCES, EADDRINUSE, ECONNREFUSED ... */

@@ -11,7 +11,8 @@ namespace {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -242,8 +243,8 @@ Result<Config> parse_config(std::string_view text, const std::string& origin) {
     if (p.identities.empty()) return missing("'identity' in [peer " + p.name + "]");
     for (const auto& q : cfg.peers) {
       if (&q != &p && q.address == p.address) {
-        return make_error(EINVAL, origin + ": peers " + p.name + " and " + q.name +
-                                      " have the same address");
+        return make_error(
+            EINVAL, origin + ": peers " + p.name + " and " + q.name + " have the same address");
       }
     }
   }

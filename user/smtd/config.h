@@ -27,15 +27,15 @@ struct PeerConfig {
 /// What one local uid may do on the unix socket.
 struct UidRule {
   uint32_t uid = 0;
-  bool any_port = false;                                ///< ports = any
-  std::vector<std::pair<uint16_t, uint16_t>> ports;     ///< inclusive ranges it may lease
-  bool ephemeral = false;                               ///< may ask for an ephemeral port
-  bool trusted = false;                                 ///< may get AF_XDP sockets (CONTRACT §7)
+  bool any_port = false;                             ///< ports = any
+  std::vector<std::pair<uint16_t, uint16_t>> ports;  ///< inclusive ranges it may lease
+  bool ephemeral = false;                            ///< may ask for an ephemeral port
+  bool trusted = false;                              ///< may get AF_XDP sockets (CONTRACT §7)
 };
 
 struct Config {
   // [local]
-  Addr16 address{};  ///< this host's SMT address
+  Addr16 address{};   ///< this host's SMT address
   Endpoint listen{};  ///< TCP endpoint for peer smtds
   std::string certificate;
   std::string key;

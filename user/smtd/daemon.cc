@@ -49,7 +49,8 @@ std::array<uint8_t, 32> token_digest(const uint8_t* token) {
 }
 
 std::string describe(const SessionName& n) {
-  return "port " + std::to_string(n.local_port) + " <-> " + format_endpoint({n.peer_addr, n.peer_port});
+  return "port " + std::to_string(n.local_port) + " <-> " +
+         format_endpoint({n.peer_addr, n.peer_port});
 }
 
 /// sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET.
@@ -104,8 +105,8 @@ Status Daemon::start() {
 
   auto maps = MapStore::open(opts_.state_dir);
   if (!maps) {
-    return make_error(maps.error().code, "state dir " + opts_.state_dir + ": " +
-                                             maps.error().message);
+    return make_error(maps.error().code,
+                      "state dir " + opts_.state_dir + ": " + maps.error().message);
   }
   maps_.emplace(std::move(*maps));
 
@@ -141,8 +142,7 @@ Status Daemon::start() {
   if (::bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&ss), slen) != 0 ||
       ::listen(listen_fd_.get(), 64) != 0) {
     int e = errno;
-    return make_error(e, "cannot listen on " + format_endpoint(cfg_.listen) + ": " +
-                             errno_text(e));
+    return make_error(e, "cannot listen on " + format_endpoint(cfg_.listen) + ": " + errno_text(e));
   }
   watch(listen_fd_.get(), EPOLLIN);
 
@@ -172,8 +172,8 @@ Status Daemon::start() {
 
   adopt_previous_state();
   log_info("ready: SMT address " + format_addr(cfg_.address) + ", peers on " +
-           format_endpoint(cfg_.listen) + ", applications on " + opts_.socket_path +
-           ", state in " + maps_->pin_root());
+           format_endpoint(cfg_.listen) + ", applications on " + opts_.socket_path + ", state in " +
+           maps_->pin_root());
   notify_systemd("READY=1");
   return {};
 }
@@ -261,8 +261,7 @@ void Daemon::reload() {
   }
   auto tls = make_tls_contexts(*cfg);
   if (!tls) {
-    log_error("SIGHUP: keeping the running configuration and certificates: " +
-              tls.error().message);
+    log_error("SIGHUP: keeping the running configuration and certificates: " + tls.error().message);
     return;
   }
   if (std::memcmp(&cfg->listen, &cfg_.listen, sizeof cfg_.listen) != 0) {
@@ -313,7 +312,8 @@ void Daemon::on_accept() {
     auto from = from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
     if (!from) continue;
     std::vector<std::string> ids;
-    for (const auto& p : cfg_.peers) ids.insert(ids.end(), p.identities.begin(), p.identities.end());
+    for (const auto& p : cfg_.peers)
+      ids.insert(ids.end(), p.identities.begin(), p.identities.end());
     auto ch = PeerChannel::accept(tls_.server.get(), std::move(owned), *from, std::move(ids),
                                   cfg_.mutual_tls, arena_.get());
     if (!ch) {
@@ -374,8 +374,9 @@ void Daemon::on_channel_established(PeerChannel* ch) {
   // carries nothing; its close fails the opens waiting for it, with the alert.
   if (ch->closing()) return;
   const SuiteInfo* info = suite_info(ch->suite());
-  log_info("control channel " + std::string(ch->role() == PeerChannel::Role::kClient ? "to" : "from") +
-           " peer " + ch->peer_name() + " at " + format_endpoint(ch->remote()) + " established (" +
+  log_info("control channel " +
+           std::string(ch->role() == PeerChannel::Role::kClient ? "to" : "from") + " peer " +
+           ch->peer_name() + " at " + format_endpoint(ch->remote()) + " established (" +
            ch->identity() + ", " + (info != nullptr ? info->name : "?") + ", " +
            (ch->resumed() ? "resumed" : "full handshake") + ")");
   last_contact_[ch->identity()] = Clock::now();
@@ -469,7 +470,8 @@ uint64_t Daemon::next_serial(PeerChannel::Role role) {
   // reuse one its predecessor gave out; parity follows CONTRACT §6.
   timespec ts;
   ::clock_gettime(CLOCK_REALTIME, &ts);
-  uint64_t now_us = static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+  uint64_t now_us =
+      static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
   uint64_t s = std::max(last_serial_ + 1, now_us);
   uint64_t parity = role == PeerChannel::Role::kClient ? 0 : 1;
   if ((s & 1) != parity) ++s;
@@ -506,7 +508,8 @@ void Daemon::on_setup_message(PeerChannel* ch, const SetupMessage& m) {
 }
 
 void Daemon::send_open(PeerChannel* ch, Session* s) {
-  if (!ch->established() || ch->closing() || ch->root().empty()) return;  // its close fails the open
+  if (!ch->established() || ch->closing() || ch->root().empty())
+    return;  // its close fails the open
   s->serial = next_serial(ch->role());
   s->channel = ch->id();
   s->suite = ch->suite();
@@ -584,14 +587,14 @@ void Daemon::on_open(PeerChannel* ch, const OpenMsg& m) {
   bool from_tls_client = ch->role() == PeerChannel::Role::kServer;
   if (((m.serial & 1) == 0) != from_tls_client) {
     refuse(RefuseReason::kBadSerial, std::string("serial parity must be ") +
-                                         (from_tls_client ? "even" : "odd") +
-                                         " from the TLS " + (from_tls_client ? "client" : "server"));
+                                         (from_tls_client ? "even" : "odd") + " from the TLS " +
+                                         (from_tls_client ? "client" : "server"));
     return;
   }
   if (m.smt_version != SMT_VERSION) {
-    refuse(RefuseReason::kUnsupportedVersion,
-           "SMT version " + std::to_string(m.smt_version) + " (this host speaks " +
-               std::to_string(SMT_VERSION) + ")");
+    refuse(RefuseReason::kUnsupportedVersion, "SMT version " + std::to_string(m.smt_version) +
+                                                  " (this host speaks " +
+                                                  std::to_string(SMT_VERSION) + ")");
     return;
   }
   if (m.protocol != cfg_.protocol) {
@@ -695,9 +698,9 @@ void Daemon::on_open(PeerChannel* ch, const OpenMsg& m) {
     return;
   }
   ch->send(ReadyMsg{m.serial, 0});
-  log_info("session serial " + std::to_string(m.serial) + " " + describe(name) + " opened by peer " +
-           ch->peer_name() + " (" + ch->identity() + ") for uid " + std::to_string(app->uid) +
-           " pid " + std::to_string(app->pid));
+  log_info("session serial " + std::to_string(m.serial) + " " + describe(name) +
+           " opened by peer " + ch->peer_name() + " (" + ch->identity() + ") for uid " +
+           std::to_string(app->uid) + " pid " + std::to_string(app->pid));
 }
 
 void Daemon::on_ready(PeerChannel* ch, const ReadyMsg& m) {
@@ -715,7 +718,7 @@ void Daemon::on_ready(PeerChannel* ch, const ReadyMsg& m) {
   SessionName name = s->name;
   uint32_t owner = s->owner;
   bool sent = send_app(owner, r, sizeof *r);
-  s->reply.reset();  // the secrets leave smtd with that message
+  s->reply.reset();   // the secrets leave smtd with that message
   if (!sent) return;  // the app is being dropped, which closes the session
   log_info("session serial " + std::to_string(m.serial) + " " + describe(name) + " to peer " +
            ch->peer_name() + " (" + ch->identity() + ") ready");
@@ -728,8 +731,8 @@ void Daemon::on_refused(PeerChannel* ch, const RefusedMsg& m) {
                 refuse_reason_name(m.reason) + " (no open of ours is waiting for it)");
     return;
   }
-  std::string why = "peer " + ch->peer_name() + " refused the session: " +
-                    refuse_reason_name(m.reason);
+  std::string why =
+      "peer " + ch->peer_name() + " refused the session: " + refuse_reason_name(m.reason);
   log_warning(why);
   // The peer installed nothing; no CLOSE needed.
   s->serial = 0;
@@ -919,8 +922,8 @@ void Daemon::adopt_previous_state() {
     }
   });
   maps_->for_each_lease([&](uint16_t port, const smt_port_lease_value& v) {
-    leases_[port] = Lease{0, v.owner_uid, v.owner_pid, (v.flags & SMT_LEASE_F_EPHEMERAL) != 0,
-                          now + grace};
+    leases_[port] =
+        Lease{0, v.owner_uid, v.owner_pid, (v.flags & SMT_LEASE_F_EPHEMERAL) != 0, now + grace};
     max_owner = std::max(max_owner, v.owner_id);
   });
   // New applications must not get an owner id that orphaned entries still carry.
@@ -990,8 +993,9 @@ void Daemon::on_tick() {
     Session* s = find_session(n);
     if (s == nullptr) continue;
     if (why == 0) {
-      fail_open(s, ETIMEDOUT, "no READY from peer " + s->peer_name + " within open_timeout (" +
-                                  std::to_string(cfg_.open_timeout_s) + " s)");
+      fail_open(s, ETIMEDOUT,
+                "no READY from peer " + s->peer_name + " within open_timeout (" +
+                    std::to_string(cfg_.open_timeout_s) + " s)");
     } else if (why < 0) {
       log_info("session serial " + std::to_string(s->serial) + " " + describe(n) +
                " was not re-adopted within adopt_grace");

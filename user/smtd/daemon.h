@@ -128,8 +128,8 @@ class Daemon {
   Session* find_by_serial(const std::string& identity, uint64_t serial);
   Status install_session(const Session& s, const SessionSecrets& secrets);
   void close_session(const SessionName& n, bool tell_peer, uint32_t app_reason);
-  void fail_open(Session* s, int err, const std::string& msg, uint16_t refused = 0,
-                 int alert = -1, bool alert_sent = false);
+  void fail_open(Session* s, int err, const std::string& msg, uint16_t refused = 0, int alert = -1,
+                 bool alert_sent = false);
   Status grant_lease(App* app, uint16_t port, bool ephemeral);
   void drop_lease(uint16_t port);
   void adopt_previous_state();
@@ -162,8 +162,8 @@ class Daemon {
   Clock::time_point start_time_{};
   Clock::time_point last_tick_{};
 
-  std::map<int, std::unique_ptr<PeerChannel>> channels_;  // by fd
-  std::map<std::string, SslSessionPtr> tickets_;          // by peer name, for resumption
+  std::map<int, std::unique_ptr<PeerChannel>> channels_;   // by fd
+  std::map<std::string, SslSessionPtr> tickets_;           // by peer name, for resumption
   std::map<std::string, Clock::time_point> last_contact_;  // by identity
   std::map<std::string, Clock::time_point> last_dial_;     // by peer name
   std::map<std::string, std::vector<SetupMessage>> pending_to_peer_;  // by peer name

@@ -168,8 +168,8 @@ void Daemon::handle_app_message(App* app, const uint8_t* msg, size_t len) {
     send_app_error(app->id, h.request_id, err, why);
   };
   if (h.version != SMTD_APP_VERSION) {
-    return bad(EPROTONOSUPPORT, "protocol version " + std::to_string(h.version) +
-                                    " (smtd speaks " + std::to_string(SMTD_APP_VERSION) + ")");
+    return bad(EPROTONOSUPPORT, "protocol version " + std::to_string(h.version) + " (smtd speaks " +
+                                    std::to_string(SMTD_APP_VERSION) + ")");
   }
   if (h.length != len) {
     return bad(EBADMSG, "length field " + std::to_string(h.length) + " but the message has " +
@@ -284,9 +284,9 @@ void Daemon::app_open(App* app, const smtd_app_open& req) {
   }
   auto lease = leases_.find(req.local_port);
   if (lease == leases_.end() || lease->second.owner != app->id) {
-    return send_app_error(app->id, rid, EACCES,
-                          "local port " + std::to_string(req.local_port) +
-                              " is not leased by this connection");
+    return send_app_error(
+        app->id, rid, EACCES,
+        "local port " + std::to_string(req.local_port) + " is not leased by this connection");
   }
   Addr16 peer_addr;
   std::memcpy(peer_addr.data(), req.peer_addr, 16);
@@ -387,9 +387,9 @@ void Daemon::app_adopt(App* app, const smtd_app_adopt& req) {
   }
   auto lease = leases_.find(s->name.local_port);
   if (lease != leases_.end() && lease->second.owner != 0 && lease->second.owner != app->id) {
-    return send_app_error(app->id, rid, EADDRINUSE,
-                          "port " + std::to_string(s->name.local_port) +
-                              " is leased by another connection");
+    return send_app_error(
+        app->id, rid, EADDRINUSE,
+        "port " + std::to_string(s->name.local_port) + " is leased by another connection");
   }
   bool eph = lease != leases_.end() && lease->second.ephemeral;
   smt_port_lease_value lv{app->uid, app->pid, app->id, eph ? SMT_LEASE_F_EPHEMERAL : 0u};
@@ -457,9 +457,9 @@ std::string Daemon::sessions_json(uint32_t uid) const {
            ", \"peer\": " + json_string(s.peer_name) +
            ", \"peer_identity\": " + json_string(s.peer_identity) +
            ", \"owner_uid\": " + std::to_string(s.owner_uid) +
-           ", \"owner_pid\": " + std::to_string(s.owner_pid) +
-           ", \"age_s\": " +
-           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - s.opened_at).count()) +
+           ", \"owner_pid\": " + std::to_string(s.owner_pid) + ", \"age_s\": " +
+           std::to_string(
+               std::chrono::duration_cast<std::chrono::seconds>(now - s.opened_at).count()) +
            ", \"not_after\": " + std::to_string(s.not_after) + "}";
   }
   out += "\n], \"leases\": [";
@@ -481,8 +481,8 @@ std::string Daemon::sessions_json(uint32_t uid) const {
     first = false;
     out += "{\"peer\": " + json_string(ch->peer_name()) +
            ", \"remote\": " + json_string(format_endpoint(ch->remote())) +
-           ", \"identity\": " + json_string(ch->identity()) +
-           ", \"role\": " + (ch->role() == PeerChannel::Role::kClient ? "\"client\"" : "\"server\"") +
+           ", \"identity\": " + json_string(ch->identity()) + ", \"role\": " +
+           (ch->role() == PeerChannel::Role::kClient ? "\"client\"" : "\"server\"") +
            ", \"established\": " + (ch->established() ? "true" : "false") +
            ", \"resumed\": " + (ch->resumed() ? "true" : "false") + "}";
   }

@@ -50,8 +50,8 @@ class MapStore {
   Status delete_holder(const smt_session_key& k);
 
   /// Visits every entry (used once, at start, to pick up state a previous smtd left).
-  void for_each_holder(const std::function<void(const smt_session_key&,
-                                                const smtd_holder_record&)>& fn) const;
+  void for_each_holder(
+      const std::function<void(const smt_session_key&, const smtd_holder_record&)>& fn) const;
   void for_each_session(const std::function<void(const smt_session_key&)>& fn) const;
   void for_each_lease(
       const std::function<void(uint16_t port, const smt_port_lease_value&)>& fn) const;
@@ -59,7 +59,8 @@ class MapStore {
   const std::string& pin_root() const { return maps_.pin_root(); }
 
  private:
-  MapStore(loader::GlobalMaps m, loader::UniqueFd h) : maps_(std::move(m)), holders_(std::move(h)) {}
+  MapStore(loader::GlobalMaps m, loader::UniqueFd h)
+      : maps_(std::move(m)), holders_(std::move(h)) {}
   loader::GlobalMaps maps_;
   loader::UniqueFd holders_;
 };

@@ -137,9 +137,9 @@ void PeerChannel::handshake(std::vector<Event>* out) {
       want_write_ = err == SSL_ERROR_WANT_WRITE;
       return;
     }
-    std::string detail = err == SSL_ERROR_SYSCALL ? (errno != 0 ? std::strerror(errno)
-                                                                : "connection closed")
-                                                  : openssl_errors();
+    std::string detail = err == SSL_ERROR_SYSCALL
+                             ? (errno != 0 ? std::strerror(errno) : "connection closed")
+                             : openssl_errors();
     fail(describe_failure("TLS handshake with " + format_endpoint(remote_) + " failed") + " [" +
              detail + "]",
          out);
@@ -223,8 +223,7 @@ void PeerChannel::read_messages(std::vector<Event>* out) {
     }
     in_.insert(in_.end(), buf, buf + n);
     if (in_.size() > kMaxBuffered) {
-      fail("peer " + format_endpoint(remote_) + " sent more than 64 KiB without a full frame",
-           out);
+      fail("peer " + format_endpoint(remote_) + " sent more than 64 KiB without a full frame", out);
       return;
     }
     size_t pos = 0;
@@ -235,8 +234,8 @@ void PeerChannel::read_messages(std::vector<Event>* out) {
         // before it are still answered; the daemon closes after them.
         poisoned_ = true;
         Event ev{Event::Kind::kFatal};
-        ev.bad.message = "malformed set-up frame from " + format_endpoint(remote_) + ": " +
-                         len.error().message;
+        ev.bad.message =
+            "malformed set-up frame from " + format_endpoint(remote_) + ": " + len.error().message;
         out->push_back(std::move(ev));
         in_.clear();
         return;

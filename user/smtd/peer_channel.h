@@ -76,7 +76,9 @@ class PeerChannel {
   const std::string& close_reason() const { return close_reason_; }
   int alert() const { return tls_state_.alert; }
   bool alert_sent() const { return tls_state_.alert_sent; }
-  void set_ticket_sink(std::function<void(SslSessionPtr)> fn) { tls_state_.on_ticket = std::move(fn); }
+  void set_ticket_sink(std::function<void(SslSessionPtr)> fn) {
+    tls_state_.on_ticket = std::move(fn);
+  }
 
   /// epoll events this channel waits for now.
   uint32_t wanted_events() const;

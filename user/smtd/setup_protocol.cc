@@ -189,8 +189,9 @@ std::variant<SetupMessage, SetupDecodeError> decode_setup(std::span<const uint8_
 
 std::string describe_setup(const SetupMessage& m) {
   if (const auto* o = std::get_if<OpenMsg>(&m)) {
-    return "OPEN serial=" + std::to_string(o->serial) + " version=" +
-           std::to_string(o->smt_version) + " protocol=" + std::to_string(o->protocol) + " " +
+    return "OPEN serial=" + std::to_string(o->serial) +
+           " version=" + std::to_string(o->smt_version) +
+           " protocol=" + std::to_string(o->protocol) + " " +
            format_endpoint({o->initiator_addr, o->initiator_port}) + " -> " +
            format_endpoint({o->responder_addr, o->responder_port}) +
            " rx_queue=" + std::to_string(o->rx_queue);
@@ -199,8 +200,8 @@ std::string describe_setup(const SetupMessage& m) {
     return "READY serial=" + std::to_string(r->serial) + " rx_queue=" + std::to_string(r->rx_queue);
   }
   if (const auto* r = std::get_if<RefusedMsg>(&m)) {
-    return "REFUSED serial=" + std::to_string(r->serial) + " reason=" +
-           std::to_string(static_cast<unsigned>(r->reason)) + " (" +
+    return "REFUSED serial=" + std::to_string(r->serial) +
+           " reason=" + std::to_string(static_cast<unsigned>(r->reason)) + " (" +
            refuse_reason_name(r->reason) + ")";
   }
   return "CLOSE serial=" + std::to_string(std::get<CloseMsg>(m).serial);

@@ -61,7 +61,8 @@ Result<std::vector<uint8_t>> SmtdClient::recv_raw(int timeout_ms) {
   if (rc < 0) return make_error(errno, "poll failed");
   std::vector<uint8_t> buf(SMTD_APP_MAX_MSG);
   ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
-  if (n < 0) return make_error(errno, std::string("recv from smtd failed: ") + std::strerror(errno));
+  if (n < 0)
+    return make_error(errno, std::string("recv from smtd failed: ") + std::strerror(errno));
   if (n == 0) return make_error(ECONNRESET, "smtd closed the connection");
   buf.resize(static_cast<size_t>(n));
   return buf;

@@ -51,8 +51,8 @@ struct SmtdErrorInfo {
 /// An unasked message: a peer opened a session to us, or one was closed.
 struct SmtdNotification {
   enum class Kind { kIncoming, kPeerClosed } kind = Kind::kIncoming;
-  HeldSession session;       ///< kIncoming
-  smtd_app_close closed{};   ///< kPeerClosed
+  HeldSession session;      ///< kIncoming
+  smtd_app_close closed{};  ///< kPeerClosed
 };
 
 class SmtdClient {

@@ -14,8 +14,8 @@ void set_log_level(LogLevel level) { g_level = level; }
 void log_line(LogLevel level, const std::string& msg) {
   if (level < g_level) return;
   static const char* const kPrefix[] = {"debug: ", "", "warning: ", "error: "};
-  std::string line = "smtd[" + std::to_string(::getpid()) + "]: " +
-                     kPrefix[static_cast<int>(level)] + msg + "\n";
+  std::string line =
+      "smtd[" + std::to_string(::getpid()) + "]: " + kPrefix[static_cast<int>(level)] + msg + "\n";
   // One write per line so lines of concurrent processes do not interleave.
   ssize_t unused = ::write(STDERR_FILENO, line.data(), line.size());
   (void)unused;

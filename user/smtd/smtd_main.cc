@@ -3,7 +3,6 @@
 //   smtd --config /etc/smt/smtd.conf [--state-dir DIR] [--socket PATH] [--foreground]
 //   smtd --socket PATH --dump-sessions --json
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <iostream>
 
@@ -17,8 +16,7 @@ int main(int argc, char** argv) {
   DaemonOptions opts;
   bool foreground = false, dump = false, json = false, verbose = false;
   app.add_option("--config", opts.config_path, "configuration file (docs/smtd.md)");
-  app.add_option("--state-dir", opts.state_dir,
-                 "pin root of this instance's maps (on bpffs)")
+  app.add_option("--state-dir", opts.state_dir, "pin root of this instance's maps (on bpffs)")
       ->capture_default_str();
   app.add_option("--socket", opts.socket_path, "unix socket for local applications")
       ->capture_default_str();

@@ -60,8 +60,8 @@ constexpr AlertName kAlerts[] = {
 };
 
 int verify_callback(int preverify_ok, X509_STORE_CTX* store) {
-  auto* ssl = static_cast<SSL*>(
-      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   TlsPeerState* st = ssl != nullptr ? peer_state(ssl) : nullptr;
   if (st == nullptr) return 0;
   if (!preverify_ok) {
@@ -141,8 +141,8 @@ Status check_certificate_key(X509* cert, const std::string& path) {
   if (pk == nullptr || EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC ||
       EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof group, &len) != 1 ||
       std::strcmp(group, "prime256v1") != 0) {
-    return make_error(EINVAL, "certificate " + path +
-                                  " does not carry an ECDSA P-256 key (smtd requires one)");
+    return make_error(
+        EINVAL, "certificate " + path + " does not carry an ECDSA P-256 key (smtd requires one)");
   }
   return {};
 }
@@ -176,14 +176,14 @@ Result<SslCtxPtr> make_one(const Config& cfg, bool server, X509** leaf_out) {
   if (SSL_CTX_use_PrivateKey_file(c, cfg.key.c_str(), SSL_FILETYPE_PEM) != 1) {
     std::string why = openssl_errors();
     if (why.find("key values mismatch") != std::string::npos) {
-      return make_error(EINVAL, "private key " + cfg.key + " does not match certificate " +
-                                    cfg.certificate);
+      return make_error(
+          EINVAL, "private key " + cfg.key + " does not match certificate " + cfg.certificate);
     }
     return make_error(EINVAL, "cannot load private key " + cfg.key + ": " + why);
   }
   if (SSL_CTX_check_private_key(c) != 1) {
-    return make_error(EINVAL, "private key " + cfg.key + " does not match certificate " +
-                                  cfg.certificate);
+    return make_error(EINVAL,
+                      "private key " + cfg.key + " does not match certificate " + cfg.certificate);
   }
   if (SSL_CTX_load_verify_locations(c, cfg.ca.c_str(), nullptr) != 1) {
     return make_error(EINVAL, "cannot load CA file " + cfg.ca + ": " + openssl_errors());
@@ -194,8 +194,10 @@ Result<SslCtxPtr> make_one(const Config& cfg, bool server, X509** leaf_out) {
   }
   int mode = SSL_VERIFY_PEER;
   if (server) {
-    if (cfg.mutual_tls) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    else mode = SSL_VERIFY_NONE;
+    if (cfg.mutual_tls)
+      mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    else
+      mode = SSL_VERIFY_NONE;
     SSL_CTX_set_alpn_select_cb(c, alpn_select, nullptr);
     SSL_CTX_set_client_hello_cb(c, client_hello_callback, nullptr);
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
@@ -244,7 +246,8 @@ Status check_private_key_file(const std::string& path) {
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     return make_error(EPERM, "private key " + path + " has mode " + mode +
                                  ": it must not be accessible to group or others "
-                                 "(chmod 600 " + path + ")");
+                                 "(chmod 600 " +
+                                 path + ")");
   }
   return {};
 }
@@ -273,8 +276,8 @@ TlsPeerState* peer_state(SSL* ssl) {
 std::vector<std::string> certificate_identities(X509* cert) {
   std::vector<std::string> out;
   if (cert == nullptr) return out;
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (names != nullptr) {
     for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
       const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);
