@@ -3,7 +3,8 @@
 // SIGINT: shut down; SIGHUP: reload config and certificates). It owns the
 // session and lease tables and mirrors them into the pinned maps.
 //
-// daemon.cc: start-up, the loop, peer channels and the set-up protocol.
+// daemon.cc: start-up, the loop, peer channels, sessions, leases, the tick.
+// daemon_setup.cc: the set-up protocol (OPEN, READY, REFUSED, CLOSE).
 // daemon_apps.cc: the unix-socket requests of local applications.
 #pragma once
 

@@ -10,6 +10,7 @@
 
 #include "smt/wire.h"
 #include "smtd/daemon.h"
+#include "smtd/daemon_util.h"
 #include "smtd/smtd_log.h"
 
 namespace smt::smtd {
@@ -317,9 +318,7 @@ void Daemon::app_open(App* app, const smtd_app_open& req) {
   s.reply = std::move(*slot);
   auto* r = reinterpret_cast<smtd_app_session*>(s.reply.data());
   RAND_bytes(r->holder_token, sizeof r->holder_token);
-  unsigned int dlen = 0;
-  EVP_Digest(r->holder_token, sizeof r->holder_token, s.token_digest.data(), &dlen, EVP_sha256(),
-             nullptr);
+  s.token_digest = token_digest(r->holder_token);
   Session& stored = sessions_.emplace(name, std::move(s)).first->second;
   if (PeerChannel* ch = established_channel(peer->name)) {
     send_open(ch, &stored);
@@ -365,10 +364,7 @@ void Daemon::app_close(App* app, const smtd_app_close& req) {
 
 void Daemon::app_adopt(App* app, const smtd_app_adopt& req) {
   uint32_t rid = req.hdr.request_id;
-  std::array<uint8_t, 32> digest{};
-  unsigned int dlen = 0;
-  EVP_Digest(req.holder_token, sizeof req.holder_token, digest.data(), &dlen, EVP_sha256(),
-             nullptr);
+  std::array<uint8_t, 32> digest = token_digest(req.holder_token);
   Session* s = nullptr;
   for (auto& [n, cand] : sessions_) {
     if (cand.state == SessionState::kOrphan &&
@@ -393,12 +389,7 @@ void Daemon::app_adopt(App* app, const smtd_app_adopt& req) {
   }
   bool eph = lease != leases_.end() && lease->second.ephemeral;
   smt_port_lease_value lv{app->uid, app->pid, app->id, eph ? SMT_LEASE_F_EPHEMERAL : 0u};
-  smt_session_key k;
-  std::memset(&k, 0, sizeof k);
-  std::memcpy(k.local_addr, cfg_.address.data(), 16);
-  std::memcpy(k.remote_addr, s->name.peer_addr.data(), 16);
-  k.local_port = htons(s->name.local_port);
-  k.remote_port = htons(s->name.peer_port);
+  smt_session_key k = map_key(cfg_.address, s->name);
   auto v = maps_->get_session(k);
   if (!v) return send_app_error(app->id, rid, EIO, v.error().message);
   v->owner_id = app->id;
