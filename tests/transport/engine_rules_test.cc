@@ -317,10 +317,11 @@ TEST(EngineReplay, ReplayedRequestIsDroppedBeforeDecryptAndNeverDeliveredTwice) 
 // every type are delivered along the way. Returns the digest after each step.
 struct ControlRun {
   std::vector<std::string> digests;
+  size_t first_difference = SIZE_MAX;  // step where the state left `expect`
   uint64_t bad_tag = 0, control_replay = 0, injected_forged = 0, injected_replayed = 0;
 };
 
-ControlRun control_run(bool inject) {
+ControlRun control_run(bool inject, const std::vector<std::string>* expect = nullptr) {
   ControlRun out;
   EngineConfig ec = fast_timers();
   EnginePair p(ec, ec, lossy(0.05));
@@ -349,6 +350,11 @@ ControlRun control_run(bool inject) {
     }
     issue();
     out.digests.push_back(p.a->state_digest() + p.b->state_digest());
+    const size_t i = out.digests.size() - 1;
+    if (expect != nullptr && out.first_difference == SIZE_MAX &&
+        (i >= expect->size() || (*expect)[i] != out.digests[i])) {
+      out.first_difference = i;  // stop here: the rest would only take time
+    }
     if (!inject || ++step % 40 != 0) return;
     // Replays: every control packet that already landed, byte for byte.
     auto cap = p.wire->captured();
@@ -402,8 +408,12 @@ ControlRun control_run(bool inject) {
       }
     }
   };
-  p.run_until([&] { return done == total && p.a->rpc_count() == 0 && p.b->rpc_count() == 0; },
-              600'000'000'000ull);
+  p.run_until(
+      [&] {
+        return out.first_difference != SIZE_MAX ||
+               (done == total && p.a->rpc_count() == 0 && p.b->rpc_count() == 0);
+      },
+      600'000'000'000ull);
   for (const Engine* e : {p.a.get(), p.b.get()}) {
     out.bad_tag += e->stats().drops.get(DropReason::kBadTag);
     out.control_replay += e->stats().drops.get(DropReason::kControlReplay);
@@ -413,7 +423,13 @@ ControlRun control_run(bool inject) {
 
 TEST(EngineControl, ForgedAndReplayedControlPacketsOfEveryTypeChangeNothing) {
   const ControlRun clean = control_run(false);
-  const ControlRun attacked = control_run(true);
+  const ControlRun attacked = control_run(true, &clean.digests);
+  ASSERT_EQ(attacked.first_difference, SIZE_MAX)
+      << "state differs after step " << attacked.first_difference << ":\n"
+      << attacked.digests.back() << "expected:\n"
+      << (attacked.first_difference < clean.digests.size()
+              ? clean.digests[attacked.first_difference]
+              : std::string("(the clean run had ended)"));
   ASSERT_GT(attacked.injected_forged, 10u);
   ASSERT_GT(attacked.injected_replayed, 10u);
   for (size_t i = 0; i < std::min(clean.digests.size(), attacked.digests.size()); ++i) {
