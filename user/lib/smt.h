@@ -85,6 +85,29 @@ struct smt_socket_stats {
   uint64_t link_rx_packets;
 };
 
+/// smt_socket_opts.families bits.
+enum {
+  SMT_FAMILY_V4 = 1 << 0,
+  SMT_FAMILY_V6 = 1 << 1,
+};
+
+/// How smt_socket_raw opens its link. Zero-initialised means: IP protocol
+/// 253, IPv4 and IPv6, unbound, no device, MTU 1500.
+struct smt_socket_opts {
+  uint8_t protocol;      ///< SMT's IP protocol number; 0: 253 (never 146 by default)
+  unsigned families;     ///< SMT_FAMILY_* bits; 0: both
+  const char* local_v4;  ///< numeric IPv4 address to bind, or NULL
+  const char* local_v6;  ///< numeric IPv6 address to bind, or NULL
+  const char* device;    ///< SO_BINDTODEVICE, or NULL
+  uint32_t mtu;          ///< IP MTU; 0: the device's, or 1500 without one
+};
+
+/// Creates a socket over a raw IP socket link (the portable datapath) in the
+/// calling thread's network namespace, on CLOCK_MONOTONIC, with the engine's
+/// default settings. Needs CAP_NET_RAW (EPERM otherwise) until smtd hands
+/// unprivileged applications their sockets. NULL with errno on failure.
+smt_sock* smt_socket_raw(const struct smt_socket_opts* opts);
+
 /// Records the socket's local SMT port. Until smtd exists this is not a
 /// lease: nothing stops two sockets from using one port. The port must be
 /// set before a session is opened. EINVAL for port 0 or a second bind.
@@ -134,6 +157,12 @@ int smt_fd(smt_sock* sock);
 /// when no session with the peer exists.
 int smt_peer_identity(smt_sock* sock, const struct sockaddr* peer, socklen_t peer_len, char* buf,
                       size_t len);
+
+/// The local address and port this socket uses towards `peer` (like
+/// getsockname): the link's bound address of the peer's family, else the
+/// route's choice. ENETUNREACH when there is none, EINVAL if unbound.
+int smt_local_addr(smt_sock* sock, const struct sockaddr* peer, socklen_t peer_len,
+                   struct sockaddr_storage* out, socklen_t* out_len);
 
 /// Fills `*out` with the socket's counters.
 int smt_stats(smt_sock* sock, struct smt_socket_stats* out);

@@ -59,6 +59,13 @@ class Socket {
     return Socket(s);
   }
 
+  /// A socket over a raw IP socket link (see smt_socket_raw).
+  static Result<Socket> raw(const smt_socket_opts& opts) {
+    smt_sock* s = smt_socket_raw(&opts);
+    if (s == nullptr) return lib::last_error();
+    return Socket(s);
+  }
+
   Socket(Socket&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
   Socket& operator=(Socket&& o) noexcept {
     if (this != &o) {

@@ -25,6 +25,7 @@
 #include "lib/smt.h"
 #include "lib/smt_socket_link.h"
 #include "lib/smt_test_session.h"
+#include "link/raw_link.h"
 #include "link/unique_fd.h"
 #include "transport/engine.h"
 
@@ -273,14 +274,14 @@ void smt_sock::helper_main() {
   }
 }
 
-smt_sock* smt_socket_from_link(smt::link::Link* link, const smt::Clock* clock,
-                               const smt::lib::SocketConfig& config) {
-  if (link == nullptr || clock == nullptr) {
-    fail(EINVAL, "smt_socket_from_link: null link or clock");
-    return nullptr;
-  }
+namespace {
+
+smt_sock* make_socket(smt::link::Link* link, const smt::Clock* clock,
+                      const smt::lib::SocketConfig& config,
+                      std::unique_ptr<smt::link::Link> owned) {
   auto s = std::make_unique<smt_sock>();
   s->pid = getpid();
+  s->owned_link = std::move(owned);
   s->link = link;
   s->clock = clock;
   s->engine = std::make_unique<smt::Engine>(*link, *clock, config.engine);
@@ -290,6 +291,58 @@ smt_sock* smt_socket_from_link(smt::link::Link* link, const smt::Clock* clock,
     s->helper = std::thread([raw] { raw->helper_main(); });
   }
   return s.release();
+}
+
+}  // namespace
+
+smt_sock* smt_socket_from_link(smt::link::Link* link, const smt::Clock* clock,
+                               const smt::lib::SocketConfig& config) {
+  if (link == nullptr || clock == nullptr) {
+    fail(EINVAL, "smt_socket_from_link: null link or clock");
+    return nullptr;
+  }
+  return make_socket(link, clock, config, nullptr);
+}
+
+smt_sock* smt_socket_raw(const struct smt_socket_opts* opts) {
+  const smt_socket_opts none{};
+  if (opts == nullptr) opts = &none;
+  if ((opts->families & ~unsigned(SMT_FAMILY_V4 | SMT_FAMILY_V6)) != 0) {
+    fail(EINVAL, "smt_socket_raw: unknown family bits");
+    return nullptr;
+  }
+  smt::link::RawLinkConfig rc;
+  if (opts->protocol != 0) rc.protocol = opts->protocol;
+  const unsigned fam = opts->families == 0 ? (SMT_FAMILY_V4 | SMT_FAMILY_V6) : opts->families;
+  rc.ipv4 = (fam & SMT_FAMILY_V4) != 0;
+  rc.ipv6 = (fam & SMT_FAMILY_V6) != 0;
+  if (opts->local_v4 != nullptr) {
+    auto a = smt::lib::PeerAddr::parse(opts->local_v4, 1);
+    if (!a.ok() || !smt::link::is_v4_mapped(a->addr)) {
+      fail(EINVAL, std::string("smt_socket_raw: not an IPv4 address: ") + opts->local_v4);
+      return nullptr;
+    }
+    rc.local_v4 = a->addr;
+    rc.ipv4 = true;
+  }
+  if (opts->local_v6 != nullptr) {
+    auto a = smt::lib::PeerAddr::parse(opts->local_v6, 1);
+    if (!a.ok() || smt::link::is_v4_mapped(a->addr)) {
+      fail(EINVAL, std::string("smt_socket_raw: not an IPv6 address: ") + opts->local_v6);
+      return nullptr;
+    }
+    rc.local_v6 = a->addr;
+    rc.ipv6 = true;
+  }
+  if (opts->device != nullptr) rc.device = opts->device;
+  rc.mtu = opts->mtu;
+  auto link = smt::link::RawLink::open(rc);
+  if (!link.ok()) {
+    fail(link.error());
+    return nullptr;
+  }
+  smt::link::Link* raw = link->get();
+  return make_socket(raw, &smt::MonotonicClock::instance(), {}, std::move(*link));
 }
 
 int smt_bind(smt_sock* sock, uint16_t port) {
@@ -313,6 +366,9 @@ int smt_session_open_test(smt_sock* sock, const struct sockaddr* peer, socklen_t
   p.peer_addr = pa->addr;
   p.peer_port = pa->port;
   p.local_addr = sock->link->local_addr(pa->addr);
+  if (p.local_addr == smt::link::Addr{}) {
+    return fail(ENETUNREACH, "smt_session_open_test: no local address towards " + pa->to_string());
+  }
   if (smt::link::is_v4_mapped(p.local_addr) != smt::link::is_v4_mapped(p.peer_addr)) {
     return fail(EAFNOSUPPORT, "smt_session_open_test: the link does not carry this address family");
   }
@@ -537,6 +593,23 @@ int smt_peer_identity(smt_sock* sock, const struct sockaddr* peer, socklen_t pee
   std::memcpy(buf, ident->data(), ident->size());
   buf[ident->size()] = '\0';
   return static_cast<int>(ident->size());
+}
+
+int smt_local_addr(smt_sock* sock, const struct sockaddr* peer, socklen_t peer_len,
+                   struct sockaddr_storage* out, socklen_t* out_len) {
+  if (!usable(sock)) return -1;
+  if (out == nullptr || out_len == nullptr) return fail(EINVAL, "smt_local_addr: null output");
+  auto pa = smt::lib::PeerAddr::from_sockaddr(peer, peer_len);
+  if (!pa.ok()) return fail(pa.error());
+  Call c(*sock);
+  if (sock->port == 0) return fail(EINVAL, "smt_local_addr: socket not bound");
+  smt::lib::PeerAddr local{sock->link->local_addr(pa->addr), sock->port};
+  if (local.addr == smt::link::Addr{} ||
+      smt::link::is_v4_mapped(local.addr) != smt::link::is_v4_mapped(pa->addr)) {
+    return fail(ENETUNREACH, "smt_local_addr: no local address towards " + pa->to_string());
+  }
+  local.to_sockaddr(out, out_len);
+  return 0;
 }
 
 int smt_stats(smt_sock* sock, struct smt_socket_stats* out) {
