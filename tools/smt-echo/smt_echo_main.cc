@@ -105,6 +105,19 @@ uint64_t serve(Socket& sock, uint64_t max_rpcs, const std::atomic<bool>& stop) {
     }
     ++served;
   }
+  // The last replies still need grants and an ACK from their clients: keep
+  // the engine running until it holds no RPC (or 2 s passed).
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!g_stop && std::chrono::steady_clock::now() < end) {
+    auto st = sock.stats();
+    if (!st.ok() || st->rpcs_active == 0) break;
+    auto m = sock.recv(SMT_RECV_REQUEST, 0, 10);
+    if (m.ok()) {
+      if (auto peer = m->peer(); !peer.ok() || !sock.reply(*peer, m->id(), m->data()).ok()) {
+        ++failures;
+      }
+    }
+  }
   return failures;
 }
 

@@ -67,6 +67,7 @@ struct smt_socket_stats {
   uint64_t handoffs;
   uint64_t helper_runs;         ///< times the helper thread ran progress
   uint64_t messages_queued;     ///< messages delivered and waiting for smt_recv
+  uint64_t rpcs_active;         ///< RPCs the engine still holds (a reply may await its ACK)
   uint64_t requests_sent;       ///< smt_send_request successes
   uint64_t responses_received;  ///< SMT_MSG_RESPONSE messages handed out
   uint64_t rpcs_failed;         ///< SMT_MSG_ERROR messages handed out

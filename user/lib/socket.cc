@@ -628,6 +628,7 @@ int smt_stats(smt_sock* sock, struct smt_socket_stats* out) {
   for (const auto& q : s.queue) queued += q.ev.data.size();
   out->memory_in_use = s.engine->memory_in_use() + queued;
   out->messages_queued = s.queue.size();
+  out->rpcs_active = s.engine->rpc_count();
   const smt::link::LinkStats ls = s.link->stats();
   out->link_tx_packets = ls.tx_packets;
   out->link_tx_data_packets = ls.tx_data_packets;
