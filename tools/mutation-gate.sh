@@ -21,6 +21,9 @@ set -euo pipefail
 faults=(
   "NO_LENGTH_BIND|record_test|MessageTest.RewrittenLengthIsRejected"
   "NO_AEAD_CHECK|record_test|RecordCipher.CiphertextBitFlipIsRejected,MessageTest.CiphertextFlipUnderValidHeaderTagIsRejectedAsAuthFailure"
+  "NO_CTL_MAC|wire_test|ControlPacket.FlipsThatParseAreCaughtByTheTag,ControlPacket.DataHeaderTagNeverVerifiesAsAControlTag"
+  "NO_CTL_REPLAY|transport_test|ControlWindow.AcceptsEachNumberOnce,ControlWindow.OutOfOrderWithinTheWindow"
+  "NO_REPLAY_WINDOW|transport_test|RequestWindow.MarkAcceptsOnlyFreshIds,RequestWindow.AMillionIdsWrapTheRingManyTimes"
 )
 libs=(smt_record)
 

@@ -45,13 +45,41 @@ TEST(Engine, EchoRpcsOfEverySizeCompleteByteIdentical) {
   };
   ASSERT_TRUE(p.run_until([&] { return got.size() == sent.size(); }, 10'000'000'000));
   EXPECT_EQ(got, sent);
-  ASSERT_TRUE(p.run_until([&] { return p.a->rpc_count() == 0 && p.b->rpc_count() == 0; },
-                          1'000'000'000));
+  ASSERT_TRUE(
+      p.run_until([&] { return p.a->rpc_count() == 0 && p.b->rpc_count() == 0; }, 1'000'000'000));
   EXPECT_EQ(p.a->memory_in_use(), 0u);
   EXPECT_EQ(p.b->memory_in_use(), 0u);
   EXPECT_EQ(p.a->stats().drops.total(), 0u);
   EXPECT_EQ(p.b->stats().drops.total(), 0u);
 }
 
+}  // namespace
+}  // namespace smt::test
+
+namespace smt::test {
+namespace {
+TEST(Engine, TsoLayoutEchoCompletes) {
+  link::MemoryWireConfig wc;
+  wc.tso = true;
+  EnginePair p({}, {}, wc);
+  std::map<uint64_t, std::vector<uint8_t>> sent, got;
+  for (size_t n : {0ul, 100ul, 20000ul, 300000ul}) {
+    auto data = pattern(n, n + 3);
+    auto id = p.a->send_request(p.sa, data);
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    sent[*id] = data;
+  }
+  p.on_step = [&] {
+    echo_server(*p.b);
+    while (auto ev = p.a->next_event()) {
+      ASSERT_EQ(ev->kind, Event::Kind::kResponse) << "error " << ev->error;
+      got.emplace(ev->id, std::move(ev->data));
+    }
+  };
+  ASSERT_TRUE(p.run_until([&] { return got.size() == sent.size(); }, 10'000'000'000))
+      << p.a->state_digest() << p.b->state_digest() << "drops a " << p.a->stats().drops.total()
+      << " b " << p.b->stats().drops.total();
+  EXPECT_EQ(got, sent);
+}
 }  // namespace
 }  // namespace smt::test

@@ -45,6 +45,9 @@ struct EngineConfig {
   CipherLimits limits;
   /// Move to the next epoch after this long even below the σ threshold.
   uint64_t rekey_interval_ns = 3600ull * 1'000'000'000;
+  /// Checks every seal for nonce reuse (aborts on one). Debug builds attach
+  /// the process-wide oracle anyway; tests set their own in any build.
+  NonceOracle* nonce_oracle = nullptr;
 };
 
 }  // namespace smt

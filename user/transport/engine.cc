@@ -26,6 +26,10 @@ bool Engine::TxOrder::operator()(const Rpc* a, const Rpc* b) const {
   return a->serial < b->serial;
 }
 
+bool Engine::AgeOrder::operator()(const Rpc* a, const Rpc* b) const {
+  return a->serial < b->serial;
+}
+
 bool Engine::RxOrder::operator()(const Rpc* a, const Rpc* b) const {
   if (a->rx_key != b->rx_key) return a->rx_key < b->rx_key;
   return a->serial < b->serial;
@@ -41,6 +45,7 @@ Engine::Engine(link::Link& link, const Clock& clock, EngineConfig config)
 Engine::~Engine() {
   // RPCs point into sessions; clear the orderings before the sessions go.
   tx_ready_.clear();
+  tx_by_age_.clear();
   rx_grantable_.clear();
 }
 
@@ -52,7 +57,8 @@ Result<SessionId> Engine::add_session(const SessionParams& p) {
   }
   const SuiteInfo* suite = suite_info(p.suite);
   if (suite == nullptr) return make_error(EINVAL, "unknown cipher suite");
-  if (p.initiator_secret.size() != suite->hash_len || p.responder_secret.size() != suite->hash_len) {
+  if (p.initiator_secret.size() != suite->hash_len ||
+      p.responder_secret.size() != suite->hash_len) {
     return make_error(EINVAL, "traffic secrets must be Hash.length bytes");
   }
   if (link::is_v4_mapped(p.peer_addr) != link::is_v4_mapped(p.local_addr)) {
@@ -75,7 +81,8 @@ Result<SessionId> Engine::add_session(const SessionParams& p) {
   const SecretBytes& rx_ctl = p.initiator ? p.responder_ctl : p.initiator_ctl;
   std::memcpy(s->tx_ctl.data(), tx_ctl.data(), 16);
   std::memcpy(s->rx_ctl.data(), rx_ctl.data(), 16);
-  auto tx = TxEpochs::create(p.suite, tx_secret.span(), config_.limits, clock_.now_ns());
+  auto tx = TxEpochs::create(p.suite, tx_secret.span(), config_.limits, clock_.now_ns(),
+                             config_.nonce_oracle);
   if (!tx.ok()) return tx.error();
   auto rx = RxEpochs::create(p.suite, rx_secret.span());
   if (!rx.ok()) return rx.error();
@@ -311,7 +318,10 @@ void Engine::on_data(Session& s, std::span<uint8_t> pkt) {
     rpc->has_in = true;
     rpc->in.assembler = std::make_unique<MessageAssembler>(h.message_id, &s.drops, &s.budget);
     rpc->in.length = h.message_length;
-    if (created && !whole) ++s.unauthenticated;
+    if (created && !whole) {
+      ++s.unauthenticated;
+      rpc->in.unauthenticated = true;
+    }
   }
   InMessage& in = rpc->in;
   if (h.message_length != in.length) {
@@ -343,8 +353,11 @@ void Engine::on_data(Session& s, std::span<uint8_t> pkt) {
     if (!was_started) {
       memory_ += in.length;
       in.counted = true;
+      if (in.unauthenticated) {
+        in.unauthenticated = false;
+        --s.unauthenticated;
+      }
       if (!response) {
-        if (!whole && s.unauthenticated > 0 && created) --s.unauthenticated;
         s.incoming_requests.insert(rid);
         advance_window(s);
       }
@@ -594,7 +607,10 @@ void Engine::fail_client_rpc(Session& s, Rpc& rpc, int error) {
 }
 
 void Engine::free_rpc(Session& s, Rpc& rpc) {
-  if (rpc.in_tx) tx_ready_.erase(&rpc);
+  if (rpc.in_tx) {
+    tx_ready_.erase(&rpc);
+    tx_by_age_.erase(&rpc);
+  }
   if (rpc.in_rx) rx_grantable_.erase(&rpc);
   if (rpc.has_out) {
     memory_ -= rpc.out.memory;
@@ -603,9 +619,7 @@ void Engine::free_rpc(Session& s, Rpc& rpc) {
   if (rpc.has_in && rpc.in.counted) memory_ -= rpc.in.length;
   if (!rpc.client) {
     s.incoming_requests.erase(rpc.id);
-    if (rpc.has_in && rpc.in.assembler && !rpc.in.assembler->started() && s.unauthenticated > 0) {
-      --s.unauthenticated;
-    }
+    if (rpc.has_in && rpc.in.unauthenticated) --s.unauthenticated;
     s.server_rpcs.erase(rpc.id);
   } else {
     s.client_rpcs.erase(rpc.id);

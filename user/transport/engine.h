@@ -191,6 +191,13 @@ class Engine {
     bool operator()(const Rpc* a, const Rpc* b) const;
   };
   std::set<Rpc*, TxOrder> tx_ready_;
+  // The same RPCs, oldest first: the FIFO share, so SRPT never starves the
+  // largest message while smaller ones keep arriving.
+  struct AgeOrder {
+    bool operator()(const Rpc* a, const Rpc* b) const;
+  };
+  std::set<Rpc*, AgeOrder> tx_by_age_;
+  uint64_t tx_rounds_ = 0;
   // Receiver: incoming messages that still need grants, SRPT order.
   struct RxOrder {
     bool operator()(const Rpc* a, const Rpc* b) const;

@@ -132,6 +132,7 @@ Status Engine::send_reply(SessionId sid, uint64_t id, std::vector<uint8_t> data)
 void Engine::tx_update(Rpc& rpc) {
   if (rpc.in_tx) {
     tx_ready_.erase(&rpc);
+    tx_by_age_.erase(&rpc);
     rpc.in_tx = false;
   }
   if (!rpc.has_out) return;
@@ -140,6 +141,7 @@ void Engine::tx_update(Rpc& rpc) {
   // Retransmissions first, then the fewest remaining bytes (SRPT).
   rpc.tx_key = out.has_resend() ? 0 : uint64_t{out.remaining()} + 1;
   tx_ready_.insert(&rpc);
+  tx_by_age_.insert(&rpc);
   rpc.in_tx = true;
 }
 
@@ -209,8 +211,8 @@ void Engine::send_control(Session& s, ControlPacket& c) {
   if (slot.buf.size() < kTxSlotBytes) slot.buf.resize(kTxSlotBytes);
   const size_t n = build_control_packet(slot.buf.data(), c, s.tx_ctl.data());
   if (n == 0) return;  // a bug in this file; never sent
-  slot.pkt = link::TxPacket{slot.buf.data(), static_cast<uint32_t>(n), s.peer_addr,
-                            SMT_PRIORITY_MAX, 0};
+  slot.pkt =
+      link::TxPacket{slot.buf.data(), static_cast<uint32_t>(n), s.peer_addr, SMT_PRIORITY_MAX, 0};
   ++tx_pending_;
   ++stats_.control_packets_sent[(c.type - SMT_TYPE_DATA) & 7];
 }
@@ -267,8 +269,8 @@ bool Engine::build_data_packet(Rpc& rpc, uint8_t* out_buf, link::TxPacket* tx) {
     return false;
   }
   write_data_header(out_buf, h, s.tx_ctl.data());
-  *tx = link::TxPacket{out_buf, static_cast<uint32_t>(kDataHeaderLen + *n), s.peer_addr,
-                       h.priority, out.tso_mss};
+  *tx = link::TxPacket{out_buf, static_cast<uint32_t>(kDataHeaderLen + *n), s.peer_addr, h.priority,
+                       out.tso_mss};
   if (resend) {
     ++stats_.data_packets_resent;
   } else {
@@ -282,8 +284,12 @@ void Engine::transmit() {
   flush_tx();
   size_t room = link_.tx_room();
   while (room > 0 && !tx_ready_.empty()) {
-    Rpc* rpc = *tx_ready_.begin();
-    tx_ready_.erase(tx_ready_.begin());
+    // SRPT, except that one packet in fifo_grant_interval goes to the oldest.
+    const bool fifo =
+        config_.fifo_grant_interval != 0 && ++tx_rounds_ % config_.fifo_grant_interval == 0;
+    Rpc* rpc = fifo ? *tx_by_age_.begin() : *tx_ready_.begin();
+    tx_ready_.erase(rpc);
+    tx_by_age_.erase(rpc);
     rpc->in_tx = false;
     if (tx_pending_ == tx_slots_.size()) tx_slots_.emplace_back();
     TxSlot& slot = tx_slots_[tx_pending_];

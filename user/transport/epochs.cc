@@ -20,13 +20,15 @@ Result<RecordCipher> cipher_for(Suite suite, std::span<const uint8_t> secret, Ci
 // ---- sending -----------------------------------------------------------------
 
 Result<TxEpochs> TxEpochs::create(Suite suite, std::span<const uint8_t> secret0,
-                                  CipherLimits limits, uint64_t now_ns) {
+                                  CipherLimits limits, uint64_t now_ns, NonceOracle* oracle) {
   TxEpochs t;
+  t.oracle_ = oracle;
   t.suite_ = suite;
   t.limits_ = limits;
   t.secret_ = SecretBytes(secret0);
   auto c = cipher_for(suite, secret0, CipherDirection::kSeal, limits);
   if (!c.ok()) return c.error();
+  if (oracle != nullptr) c->set_nonce_oracle(oracle);
   t.epochs_.push_back({0, std::make_shared<RecordCipher>(std::move(*c)), 0, false, now_ns});
   return t;
 }
@@ -69,6 +71,7 @@ Result<bool> TxEpochs::maybe_advance(uint64_t now_ns, uint64_t interval_ns) {
   if (!next.ok()) return next.error();
   auto c = cipher_for(suite_, next->span(), CipherDirection::kSeal, limits_);
   if (!c.ok()) return c.error();
+  if (oracle_ != nullptr) c->set_nonce_oracle(oracle_);
   secret_ = *next;
   const uint16_t n = static_cast<uint16_t>(cur.n + 1);
   epochs_.push_back({n, std::make_shared<RecordCipher>(std::move(*c)), 0, false, now_ns});

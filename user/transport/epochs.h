@@ -27,8 +27,8 @@ namespace smt {
 
 class TxEpochs {
  public:
-  static Result<TxEpochs> create(Suite suite, std::span<const uint8_t> secret0,
-                                 CipherLimits limits, uint64_t now_ns);
+  static Result<TxEpochs> create(Suite suite, std::span<const uint8_t> secret0, CipherLimits limits,
+                                 uint64_t now_ns, NonceOracle* oracle = nullptr);
 
   uint16_t current() const { return epochs_.back().n; }
   /// The current epoch's sealing key, shared by every message created under it.
@@ -58,6 +58,7 @@ class TxEpochs {
 
   Suite suite_ = Suite::kAes128GcmSha256;
   CipherLimits limits_;
+  NonceOracle* oracle_ = nullptr;
   SecretBytes secret_;  // the current epoch's traffic secret
   std::deque<Epoch> epochs_;
 };
@@ -71,7 +72,7 @@ class RxEpochs {
     RecordCipher opener;
     bool committed = false;
     uint64_t min_request_id = UINT64_MAX;  // lowest request id seen under it
-    uint64_t client_marker = 0;  // local client ids below it started before the commit
+    uint64_t client_marker = 0;            // local client ids below it started before the commit
     uint64_t expires_ns = UINT64_MAX;
   };
   /// The key of epoch e, or nullptr.

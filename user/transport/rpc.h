@@ -31,10 +31,10 @@ struct OutMessage {
   std::optional<SealedMessage> msg;
   std::shared_ptr<RecordCipher> cipher;  // the epoch key it was created under
   uint16_t epoch = 0;
-  uint32_t length = 0;       // padded
-  uint32_t granted = 0;      // bytes that may be sent
-  uint32_t next_record = 0;  // first record never sent
-  uint8_t priority = 0;      // for scheduled bytes, from the last GRANT
+  uint32_t length = 0;                 // padded
+  uint32_t granted = 0;                // bytes that may be sent
+  uint32_t next_record = 0;            // first record never sent
+  uint8_t priority = 0;                // for scheduled bytes, from the last GRANT
   std::vector<uint8_t> resend_queued;  // per record: queued for resend
   std::vector<uint32_t> resend;        // records to send again, FIFO
   size_t resend_head = 0;
@@ -49,17 +49,18 @@ struct OutMessage {
   bool has_resend() const { return resend_head < resend.size(); }
   uint32_t remaining() const {
     if (!msg) return 0;
-    return length - (next_record >= msg->geometry().records ? length
-                                                            : msg->geometry().offset(next_record));
+    return length -
+           (next_record >= msg->geometry().records ? length : msg->geometry().offset(next_record));
   }
 };
 
 /// A message this host receives.
 struct InMessage {
   std::unique_ptr<MessageAssembler> assembler;
-  uint32_t length = 0;   // padded, from the first packet's header
-  uint32_t granted = 0;  // bytes the sender may send (its `incoming`, our GRANTs)
-  bool counted = false;  // its buffer is in Engine::memory_
+  uint32_t length = 0;           // padded, from the first packet's header
+  uint32_t granted = 0;          // bytes the sender may send (its `incoming`, our GRANTs)
+  bool counted = false;          // its buffer is in Engine::memory_
+  bool unauthenticated = false;  // counted in Session::unauthenticated
 };
 
 struct Rpc {
@@ -102,7 +103,7 @@ struct Session {
   std::unordered_map<uint64_t, std::unique_ptr<Rpc>> client_rpcs;  // by request id
   std::unordered_map<uint64_t, std::unique_ptr<Rpc>> server_rpcs;
   std::set<uint64_t> incoming_requests;  // started, not yet delivered
-  size_t unauthenticated = 0;  // server RPCs holding only unauthenticated slices
+  size_t unauthenticated = 0;            // server RPCs holding only unauthenticated slices
   std::vector<uint64_t> pending_acks;
   StagingBudget budget;
   DropCounters drops;
