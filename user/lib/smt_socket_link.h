@@ -15,6 +15,9 @@ struct SocketConfig {
   /// Run the helper thread (timers while no application thread is inside
   /// libsmt). Never started for a virtual clock: its driver moves time.
   bool helper_thread = true;
+  /// How long no application thread must have been inside libsmt before the
+  /// helper runs progress; 0 means one engine tick (BRIEF §3).
+  uint64_t helper_quiet_ns = 0;
 };
 
 }  // namespace smt::lib

@@ -115,6 +115,7 @@ struct smt_sock {
   int active = 0;             // application threads inside a call
   uint64_t last_exit_ns = 0;  // when the last one left
   uint64_t helper_wake_ns = UINT64_MAX;
+  uint64_t helper_quiet_ns = 0;
   bool helper_waiting = false;
   bool stop = false;
   std::condition_variable helper_cv;
@@ -199,7 +200,7 @@ struct smt_sock {
     if (--active != 0) return;
     last_exit_ns = clock->now_ns();
     if (!helper_waiting) return;
-    const uint64_t due = std::max(engine->next_deadline(), last_exit_ns + engine->config().tick_ns);
+    const uint64_t due = std::max(engine->next_deadline(), last_exit_ns + helper_quiet_ns);
     if (due < helper_wake_ns) {
       helper_waiting = false;
       helper_cv.notify_one();
@@ -248,7 +249,6 @@ void smt_sock::helper_main() {
   const uint64_t token = thread_token();
   std::unique_lock<std::mutex> lk(mu);
   while (!stop) {
-    const uint64_t tick = engine->config().tick_ns;
     if (active > 0) {
       helper_wake_ns = UINT64_MAX;
       helper_waiting = true;
@@ -256,7 +256,7 @@ void smt_sock::helper_main() {
       continue;
     }
     const uint64_t now = clock->now_ns();
-    const uint64_t due = std::max(engine->next_deadline(), last_exit_ns + tick);
+    const uint64_t due = std::max(engine->next_deadline(), last_exit_ns + helper_quiet_ns);
     if (now < due) {
       helper_wake_ns = due;
       helper_waiting = true;
@@ -286,6 +286,7 @@ smt_sock* make_socket(smt::link::Link* link, const smt::Clock* clock,
   s->clock = clock;
   s->engine = std::make_unique<smt::Engine>(*link, *clock, config.engine);
   s->last_exit_ns = clock->now_ns();
+  s->helper_quiet_ns = config.helper_quiet_ns != 0 ? config.helper_quiet_ns : config.engine.tick_ns;
   if (config.helper_thread && !clock->is_virtual()) {
     smt_sock* raw = s.get();
     s->helper = std::thread([raw] { raw->helper_main(); });
