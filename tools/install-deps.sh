@@ -13,6 +13,8 @@ packages=(
   libssl-dev openssl libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   # the test and benchmark drivers
   python3 iproute2 util-linux procps
+  # smtd tests: an independent TLS 1.3 client
+  gnutls-bin
 )
 
 missing=()

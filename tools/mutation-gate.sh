@@ -24,6 +24,10 @@ faults=(
   "NO_CTL_MAC|wire_test|ControlPacket.FlipsThatParseAreCaughtByTheTag,ControlPacket.DataHeaderTagNeverVerifiesAsAControlTag"
   "NO_CTL_REPLAY|transport_test|ControlWindow.AcceptsEachNumberOnce,ControlWindow.OutOfOrderWithinTheWindow"
   "NO_REPLAY_WINDOW|transport_test|RequestWindow.MarkAcceptsOnlyFreshIds,RequestWindow.AMillionIdsWrapTheRingManyTimes"
+  "NO_REPLAY_WINDOW|engine_test|EngineReplay.ReplayedRequestIsDroppedBeforeDecryptAndNeverDeliveredTwice"
+  "NO_CTL_MAC|engine_test|EngineControl.ForgedAndReplayedControlPacketsOfEveryTypeChangeNothing"
+  "NO_CTL_REPLAY|engine_test|EngineControl.ForgedAndReplayedControlPacketsOfEveryTypeChangeNothing"
+  "REUSE_ID|engine_test|EngineIds.RequestIdsAreDenseEvenAndNeverReused"
 )
 libs=(smt_record)
 

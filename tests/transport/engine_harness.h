@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -14,6 +15,15 @@
 #include "transport/engine.h"
 
 namespace smt::test {
+
+/// Scales a soak test's RPC count by SMT_TEST_SCALE (the sanitizer stage
+/// runs them smaller: each RPC costs ~10x there).
+inline size_t scaled(size_t n) {
+  const char* s = std::getenv("SMT_TEST_SCALE");
+  const double f = s ? std::atof(s) : 1.0;
+  const size_t m = static_cast<size_t>(static_cast<double>(n) * f);
+  return m == 0 ? 1 : m;
+}
 
 inline link::Addr v4(uint8_t last) {
   link::Addr a{};

@@ -34,14 +34,6 @@ std::vector<uint8_t> payload(size_t n, uint64_t seed) {
   return v;
 }
 
-// Scales the RPC count down where each one is expensive (sanitizer builds).
-size_t scaled(size_t n) {
-  const char* s = std::getenv("SMT_TEST_SCALE");
-  const double f = s ? std::atof(s) : 1.0;
-  const size_t m = static_cast<size_t>(static_cast<double>(n) * f);
-  return m == 0 ? 1 : m;
-}
-
 std::string drops_of(const Engine& e) {
   std::string s = "drops:";
   for (int r = 0; r < static_cast<int>(DropReason::kCount); ++r) {

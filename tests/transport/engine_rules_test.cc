@@ -51,7 +51,7 @@ TEST(EngineWindow, LargeRequestInFlightNeverBlocksSmallOnesAtTwentyPercentLoss) 
   EnginePair p(fast_timers(), fast_timers(), lossy(0.20));
   auto big = p.a->send_request(p.sa, std::vector<uint8_t>(64u << 20, 7));
   ASSERT_TRUE(big.ok()) << big.error().message;
-  const size_t total = 100000;
+  const size_t total = scaled(100000);
   size_t started = 0, done = 0;
   bool big_done = false;
   std::set<uint64_t> live;
@@ -82,7 +82,7 @@ TEST(EngineWindow, LargeRequestInFlightNeverBlocksSmallOnesAtTwentyPercentLoss) 
   EXPECT_EQ(p.a->stats().window_blocked, 0u) << "a send was refused by the replay window";
   auto st = p.b->session_stats(p.sb);
   ASSERT_TRUE(st.has_value());
-  EXPECT_GT(st->window_base, 2u * 65536) << "the base moved past the large message";
+  EXPECT_GE(st->window_base, 2 * (total + 2)) << "the base passed every request";
 }
 
 // ---- SRPT ------------------------------------------------------------------------
@@ -159,7 +159,7 @@ TEST(EngineEpochs, BothDirectionsRekeyUnderLossAndOldEpochReplaysAreDropped) {
   std::mt19937_64 rng(5);
   std::map<uint64_t, std::vector<uint8_t>> a_out, b_out;
   size_t a_started = 0, b_started = 0, a_done = 0, b_done = 0;
-  const size_t total = 1500;
+  const size_t total = std::max<size_t>(scaled(1500), 300);
   auto issue = [&](Engine& e, SessionId s, size_t& started,
                    std::map<uint64_t, std::vector<uint8_t>>& out) {
     while (started < total && out.size() < 32) {
@@ -330,7 +330,7 @@ ControlRun control_run(bool inject) {
   std::mt19937_64 rng(3);
   std::mt19937_64 forge_rng(4);  // separate: the workload must not change
   size_t started = 0, done = 0;
-  const size_t total = 300;
+  const size_t total = scaled(300);
   std::set<uint64_t> live;
   auto issue = [&] {
     while (started < total && live.size() < 16) {
@@ -414,8 +414,8 @@ ControlRun control_run(bool inject) {
 TEST(EngineControl, ForgedAndReplayedControlPacketsOfEveryTypeChangeNothing) {
   const ControlRun clean = control_run(false);
   const ControlRun attacked = control_run(true);
-  ASSERT_GT(attacked.injected_forged, 100u);
-  ASSERT_GT(attacked.injected_replayed, 100u);
+  ASSERT_GT(attacked.injected_forged, 10u);
+  ASSERT_GT(attacked.injected_replayed, 10u);
   for (size_t i = 0; i < std::min(clean.digests.size(), attacked.digests.size()); ++i) {
     ASSERT_EQ(attacked.digests[i], clean.digests[i]) << "state differs after step " << i;
   }

@@ -83,3 +83,33 @@ TEST(Engine, TsoLayoutEchoCompletes) {
 }
 }  // namespace
 }  // namespace smt::test
+
+namespace smt::test {
+namespace {
+TEST(Engine, SendsBeyondTheSocketMemoryCapFailWithEnobufsAndNothingIsLost) {
+  EngineConfig ec;
+  ec.memory_cap = 1u << 20;
+  EnginePair p(ec, ec, link::MemoryWireConfig{});
+  auto first = p.a->send_request(p.sa, std::vector<uint8_t>(700000, 1));
+  ASSERT_TRUE(first.ok());
+  auto second = p.a->send_request(p.sa, std::vector<uint8_t>(700000, 2));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, ENOBUFS);
+  auto too_long = p.a->send_request(p.sa, std::vector<uint8_t>(ec.max_message_length + 1));
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.error().code, EMSGSIZE);
+  bool done = false;
+  p.on_step = [&] {
+    echo_server(*p.b);
+    while (auto ev = p.a->next_event()) {
+      ASSERT_EQ(ev->kind, Event::Kind::kResponse);
+      EXPECT_EQ(ev->data, std::vector<uint8_t>(700000, 1));
+      done = true;
+    }
+  };
+  ASSERT_TRUE(p.run_until([&] { return done; }, 1'000'000'000));
+  // With the first RPC done, the memory is free again.
+  EXPECT_TRUE(p.a->send_request(p.sa, std::vector<uint8_t>(700000, 3)).ok());
+}
+}  // namespace
+}  // namespace smt::test

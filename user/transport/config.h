@@ -38,7 +38,8 @@ struct EngineConfig {
   /// Request replay window width in ids (CONTRACT §3).
   uint32_t request_window = 1u << 16;
   /// Send and receive message bytes held per engine (socket); beyond it
-  /// sends fail with ENOBUFS and new incoming messages are dropped.
+  /// sends fail with ENOBUFS and new incoming requests are dropped (no_buffer;
+  /// the sender retries). Responses to this socket's own RPCs are always taken.
   uint64_t memory_cap = 1ull << 30;
 
   /// Key usage limits; tests lower rekey_blocks to exercise epochs.

@@ -156,6 +156,8 @@ std::optional<SessionStats> Engine::session_stats(SessionId sid) const {
   st.client_rpcs = s.client_rpcs.size();
   st.server_rpcs = s.server_rpcs.size();
   st.drops = s.drops;
+  st.needs_new_session = s.rx->needs_new_session();
+  st.epochs_exhausted = s.tx->exhausted();
   return st;
 }
 
@@ -209,6 +211,15 @@ void Engine::progress() {
     const size_t n = link_.receive(rx_batch_);
     for (size_t i = 0; i < n; ++i) on_packet(rx_batch_[i]);
     if (n < rx_batch_.size()) break;
+  }
+  // A receive key at its integrity limit (CONTRACT §4): the session closes.
+  std::vector<SessionId> spent;
+  for (const auto& [id, s] : sessions_) {
+    if (s->rx->must_close()) spent.push_back(id);
+  }
+  for (SessionId id : spent) {
+    ++stats_.sessions_closed_integrity;
+    close_session(id);
   }
   run_timers();
   schedule_grants();
@@ -331,7 +342,9 @@ void Engine::on_data(Session& s, std::span<uint8_t> pkt) {
   }
   MessageAssembler& m = *in.assembler;
   const bool was_started = m.started();
-  if (!was_started && memory_ + in.length > config_.memory_cap) {
+  // The cap admits new requests only: a response belongs to an RPC this
+  // application started, and refusing it would deadlock the RPC.
+  if (!was_started && !response && memory_ + in.length > config_.memory_cap) {
     drop(&s, DropReason::kNoBuffer);
     if (created) free_rpc(s, *rpc);
     return;

@@ -78,6 +78,10 @@ struct SessionStats {
   uint64_t peer_window_base = 0;
   uint64_t client_rpcs = 0;
   uint64_t server_rpcs = 0;
+  /// A receive key passed 2^20 failed opens: smtd should replace the session.
+  bool needs_new_session = false;
+  /// The sending epochs are spent (epoch 65535 at its σ threshold).
+  bool epochs_exhausted = false;
   DropCounters drops;
 };
 
@@ -92,6 +96,7 @@ struct EngineStats {
   uint64_t requests_delivered = 0;
   uint64_t window_blocked = 0;  ///< send_request refused with EAGAIN
   uint64_t epochs_advanced = 0;
+  uint64_t sessions_closed_integrity = 0;  ///< closed at the AEAD integrity limit
   DropCounters drops;  ///< every drop, sessions' included
 };
 

@@ -1,0 +1,171 @@
+/* smtd's unix-socket protocol for local applications (libsmt, smtd_client).
+ * docs/smtd.md "Unix-socket protocol" is the prose spec.
+ *
+ * Transport: an AF_UNIX SOCK_SEQPACKET socket (smtd --socket PATH). One
+ * message per packet; every message starts with struct smtd_app_hdr. Integers
+ * are in host byte order (the socket never leaves the host). A request
+ * carries a caller-chosen request_id that the reply repeats; notifications
+ * smtd sends unasked carry request_id 0. smtd checks every request's size,
+ * version, type and reserved fields before its meaning and answers a bad one
+ * with SMTD_APP_ERROR; it never trusts a length it did not check.
+ *
+ * Callers are identified by SO_PEERCRED (uid, pid) when they connect; the
+ * config says which uids may lease which ports. Closing the connection
+ * closes every session the connection holds (CLOSE to the peer, map entries
+ * deleted, secrets erased) and releases its leases.
+ */
+#ifndef SMTD_APP_PROTOCOL_H
+#define SMTD_APP_PROTOCOL_H
+
+#include <stdint.h>
+
+#define SMTD_APP_VERSION 1
+/* Largest message either side sends; a receiver's buffer is this big. */
+#define SMTD_APP_MAX_MSG 16384
+#define SMTD_APP_TOKEN_LEN 16
+#define SMTD_APP_SECRET_MAX 48 /* Hash.length of SHA-384 */
+#define SMTD_APP_CTL_KEY_LEN 16
+#define SMTD_APP_IDENTITY_MAX 256 /* NUL-terminated */
+#define SMTD_APP_MESSAGE_MAX 240  /* NUL-terminated error text */
+
+enum smtd_app_type {
+  /* requests */
+  SMTD_APP_LEASE = 1,   /* struct smtd_app_lease -> SMTD_APP_LEASED */
+  SMTD_APP_RELEASE = 2, /* struct smtd_app_lease -> SMTD_APP_RELEASED */
+  SMTD_APP_OPEN = 3,    /* struct smtd_app_open -> SMTD_APP_OPENED */
+  SMTD_APP_CLOSE = 4,   /* struct smtd_app_close -> SMTD_APP_CLOSED */
+  SMTD_APP_ADOPT = 5,   /* struct smtd_app_adopt -> SMTD_APP_ADOPTED */
+  SMTD_APP_LIST = 6,    /* struct smtd_app_list -> SMTD_APP_LIST_CHUNK... */
+  /* replies */
+  SMTD_APP_LEASED = 0x81,     /* struct smtd_app_lease */
+  SMTD_APP_RELEASED = 0x82,   /* struct smtd_app_lease */
+  SMTD_APP_OPENED = 0x83,     /* struct smtd_app_session */
+  SMTD_APP_CLOSED = 0x84,     /* struct smtd_app_close */
+  SMTD_APP_ADOPTED = 0x85,    /* struct smtd_app_session, no secrets */
+  SMTD_APP_LIST_CHUNK = 0x86, /* struct smtd_app_list_chunk + JSON text */
+  SMTD_APP_ERROR = 0xff,      /* struct smtd_app_error */
+  /* notifications (request_id 0) */
+  SMTD_APP_INCOMING = 0x90,    /* struct smtd_app_session: a peer opened a session to a
+                                  port this connection leases; this connection holds it */
+  SMTD_APP_PEER_CLOSED = 0x91, /* struct smtd_app_close: the peer, idle expiry or the
+                                  certificate lifetime closed one of its sessions */
+};
+
+struct smtd_app_hdr {
+  uint16_t version;    /*  0 SMTD_APP_VERSION */
+  uint16_t type;       /*  2 enum smtd_app_type */
+  uint32_t length;     /*  4 whole message, header included */
+  uint32_t request_id; /*  8 echoed in the reply; 0 in notifications */
+  uint32_t reserved;   /* 12 must be 0 */
+};
+
+/* LEASE, RELEASE, LEASED, RELEASED. */
+#define SMTD_LEASE_F_EPHEMERAL 0x0001 /* LEASE: port must be 0; smtd picks one */
+struct smtd_app_lease {
+  struct smtd_app_hdr hdr;
+  uint16_t port;     /* 16 local SMT port; LEASED: the port granted */
+  uint16_t flags;    /* 18 SMTD_LEASE_F_* */
+  uint32_t reserved; /* 20 must be 0 */
+};
+
+/* OPEN: a session from local_port (leased by this connection) to the peer. */
+struct smtd_app_open {
+  struct smtd_app_hdr hdr;
+  uint8_t peer_addr[16]; /* 16 IPv6 or IPv4-mapped */
+  uint16_t peer_port;    /* 32 */
+  uint16_t local_port;   /* 34 */
+  uint32_t rx_queue;     /* 36 queue this app receives on (goes into OPEN and the map) */
+  uint32_t reserved[2];  /* 40 must be 0 */
+};
+
+/* OPENED, INCOMING, ADOPTED: everything the holder of a session needs.
+ * ADOPTED carries no secrets (has_secrets 0, secret fields zero): smtd does
+ * not keep them; the re-adopting process still has its own. */
+struct smtd_app_session {
+  struct smtd_app_hdr hdr;
+  uint64_t serial;                           /*  16 CONTRACT §6 serial */
+  uint16_t suite;                            /*  24 TLS cipher suite code point */
+  uint8_t initiator;                         /*  26 1 if this host sent OPEN */
+  uint8_t smt_version;                       /*  27 */
+  uint8_t protocol;                          /*  28 IP protocol number */
+  uint8_t secret_len;                        /*  29 Hash.length: 32 or 48 */
+  uint8_t has_secrets;                       /*  30 0 in ADOPTED */
+  uint8_t reserved0;                         /*  31 */
+  uint8_t local_addr[16];                    /*  32 */
+  uint8_t peer_addr[16];                     /*  48 */
+  uint16_t local_port;                       /*  64 */
+  uint16_t peer_port;                        /*  66 */
+  uint32_t peer_rx_queue;                    /*  68 the peer's receive queue */
+  uint8_t holder_token[SMTD_APP_TOKEN_LEN];  /*  72 present it to ADOPT after an smtd restart */
+  uint8_t secret_i_0[SMTD_APP_SECRET_MAX];   /*  88 first secret_len bytes valid */
+  uint8_t secret_r_0[SMTD_APP_SECRET_MAX];   /* 136 */
+  uint8_t k_ctl_i[SMTD_APP_CTL_KEY_LEN];     /* 184 */
+  uint8_t k_ctl_r[SMTD_APP_CTL_KEY_LEN];     /* 200 */
+  char peer_identity[SMTD_APP_IDENTITY_MAX]; /* 216 what the peer's certificate proved */
+};
+
+/* CLOSE, CLOSED, PEER_CLOSED: a session named by its local port and peer. */
+struct smtd_app_close {
+  struct smtd_app_hdr hdr;
+  uint8_t peer_addr[16]; /* 16 */
+  uint16_t peer_port;    /* 32 */
+  uint16_t local_port;   /* 34 */
+  uint32_t reason;       /* 36 PEER_CLOSED: enum smtd_close_reason; else 0 */
+  uint64_t serial;       /* 40 CLOSED/PEER_CLOSED: the session's serial; CLOSE: 0 */
+};
+
+enum smtd_close_reason {
+  SMTD_CLOSE_BY_PEER = 1,     /* the peer sent CLOSE */
+  SMTD_CLOSE_IDLE = 2,        /* no control channel for idle_timeout */
+  SMTD_CLOSE_LIFETIME = 3,    /* a certificate the session relied on expired */
+  SMTD_CLOSE_OPEN_FAILED = 4, /* reserved */
+};
+
+struct smtd_app_adopt {
+  struct smtd_app_hdr hdr;
+  uint8_t holder_token[SMTD_APP_TOKEN_LEN]; /* 16 */
+};
+
+#define SMTD_LIST_F_LAST 0x0001
+struct smtd_app_list {
+  struct smtd_app_hdr hdr;
+  uint32_t flags;    /* 16 must be 0 */
+  uint32_t reserved; /* 20 must be 0 */
+};
+struct smtd_app_list_chunk {
+  struct smtd_app_hdr hdr;
+  uint32_t flags;    /* 16 SMTD_LIST_F_LAST on the final chunk */
+  uint32_t text_len; /* 20 bytes of JSON text that follow */
+  /* 24: text_len bytes of UTF-8 JSON; the chunks concatenated form one document */
+};
+
+/* ERROR: why a request failed. */
+#define SMTD_ALERT_F_VALID 0x01 /* tls_alert is meaningful */
+#define SMTD_ALERT_F_SENT 0x02  /* this smtd sent the alert (else it received it) */
+struct smtd_app_error {
+  struct smtd_app_hdr hdr;
+  int32_t err;                        /* 16 errno value: EACCES, EADDRINUSE, ECONNREFUSED ... */
+  uint16_t refused_reason;            /* 20 the peer's REFUSED reason, 0 if none */
+  uint8_t tls_alert;                  /* 22 TLS alert number of a failed handshake */
+  uint8_t alert_flags;                /* 23 SMTD_ALERT_F_* */
+  char message[SMTD_APP_MESSAGE_MAX]; /* 24 human-readable, NUL-terminated */
+};
+
+#ifdef __cplusplus
+#include <cstddef>
+static_assert(sizeof(smtd_app_hdr) == 16, "smtd_app_hdr size");
+static_assert(sizeof(smtd_app_lease) == 24, "smtd_app_lease size");
+static_assert(sizeof(smtd_app_open) == 48, "smtd_app_open size");
+static_assert(offsetof(smtd_app_session, holder_token) == 72, "smtd_app_session.holder_token");
+static_assert(offsetof(smtd_app_session, secret_i_0) == 88, "smtd_app_session.secret_i_0");
+static_assert(offsetof(smtd_app_session, k_ctl_i) == 184, "smtd_app_session.k_ctl_i");
+static_assert(offsetof(smtd_app_session, peer_identity) == 216, "smtd_app_session.peer_identity");
+static_assert(sizeof(smtd_app_session) == 472, "smtd_app_session size");
+static_assert(sizeof(smtd_app_close) == 48, "smtd_app_close size");
+static_assert(sizeof(smtd_app_adopt) == 32, "smtd_app_adopt size");
+static_assert(sizeof(smtd_app_list) == 24, "smtd_app_list size");
+static_assert(sizeof(smtd_app_list_chunk) == 24, "smtd_app_list_chunk size");
+static_assert(sizeof(smtd_app_error) == 264, "smtd_app_error size");
+#endif
+
+#endif /* SMTD_APP_PROTOCOL_H */

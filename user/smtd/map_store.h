@@ -1,0 +1,68 @@
+// smtd's view of the pinned maps of its instance: the global sessions_hash and
+// port_leases_hash (through loader::open_global_maps) and smtd's own
+// smtd_holders_hash, which keeps what smtd needs to re-adopt sessions after a
+// restart (docs/smtd.md "Restart and re-adoption"). All three live under the
+// pin root (--state-dir), so they survive smtd but not a reboot.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "common/result.h"
+#include "loader/global_maps.h"
+#include "smt/wire.h"
+#include "smtd/app_protocol.h"
+
+/* smtd_holders_hash: key struct smt_session_key, value struct smtd_holder_record.
+ * Writer and reader: smtd only. No key material: a SHA-256 digest of the
+ * holder token, never the token itself. */
+#define SMTD_MAP_HOLDERS "smtd_holders_hash"
+
+struct smtd_holder_record {
+  uint8_t token_digest[32];                  /*   0 SHA-256(holder token) */
+  uint64_t serial;                           /*  32 */
+  int64_t not_after;                         /*  40 unix time the session must end by */
+  uint32_t owner_uid;                        /*  48 */
+  uint32_t owner_pid;                        /*  52 */
+  uint32_t peer_rx_queue;                    /*  56 */
+  uint16_t suite;                            /*  60 */
+  uint8_t initiator;                         /*  62 */
+  uint8_t protocol;                          /*  63 */
+  char peer_identity[SMTD_APP_IDENTITY_MAX]; /*  64 NUL-terminated */
+};
+static_assert(sizeof(smtd_holder_record) == 320, "smtd_holder_record size");
+
+namespace smt::smtd {
+
+class MapStore {
+ public:
+  /// Opens (creating if needed) the three maps under `pin_root`.
+  static Result<MapStore> open(const std::string& pin_root);
+
+  Status put_session(const smt_session_key& k, const smt_session_value& v);
+  Status delete_session(const smt_session_key& k);
+  bool has_session(const smt_session_key& k) const;
+  Result<smt_session_value> get_session(const smt_session_key& k) const;
+  Status put_lease(uint16_t port, const smt_port_lease_value& v);
+  Status delete_lease(uint16_t port);
+  Status put_holder(const smt_session_key& k, const smtd_holder_record& r);
+  Status delete_holder(const smt_session_key& k);
+
+  /// Visits every entry (used once, at start, to pick up state a previous smtd left).
+  void for_each_holder(
+      const std::function<void(const smt_session_key&, const smtd_holder_record&)>& fn) const;
+  void for_each_session(const std::function<void(const smt_session_key&)>& fn) const;
+  void for_each_lease(
+      const std::function<void(uint16_t port, const smt_port_lease_value&)>& fn) const;
+
+  const std::string& pin_root() const { return maps_.pin_root(); }
+
+ private:
+  MapStore(loader::GlobalMaps m, loader::UniqueFd h)
+      : maps_(std::move(m)), holders_(std::move(h)) {}
+  loader::GlobalMaps maps_;
+  loader::UniqueFd holders_;
+};
+
+}  // namespace smt::smtd

@@ -1,0 +1,247 @@
+#include "smtd/smtd_client.h"
+
+#include <openssl/crypto.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <chrono>
+#include <cstring>
+
+namespace smt::smtd {
+namespace {
+
+smtd_app_hdr make_hdr(uint16_t type, uint32_t len, uint32_t id) {
+  smtd_app_hdr h{};
+  h.version = SMTD_APP_VERSION;
+  h.type = type;
+  h.length = len;
+  h.request_id = id;
+  return h;
+}
+
+bool is_notification(const std::vector<uint8_t>& m) {
+  if (m.size() < sizeof(smtd_app_hdr)) return false;
+  smtd_app_hdr h;
+  std::memcpy(&h, m.data(), sizeof h);
+  return h.request_id == 0 && (h.type == SMTD_APP_INCOMING || h.type == SMTD_APP_PEER_CLOSED);
+}
+
+}  // namespace
+
+Result<SmtdClient> SmtdClient::connect(const std::string& socket_path) {
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof sun.sun_path) {
+    return make_error(ENAMETOOLONG, "socket path too long: " + socket_path);
+  }
+  std::strcpy(sun.sun_path, socket_path.c_str());
+  loader::UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!fd) return make_error(errno, "socket failed");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
+    int e = errno;
+    return make_error(e, "cannot connect to smtd at " + socket_path + ": " + std::strerror(e));
+  }
+  return SmtdClient(std::move(fd));
+}
+
+Status SmtdClient::send_raw(std::span<const uint8_t> bytes) {
+  ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  if (n != static_cast<ssize_t>(bytes.size())) {
+    int e = n < 0 ? errno : EIO;
+    return make_error(e, std::string("send to smtd failed: ") + std::strerror(e));
+  }
+  return {};
+}
+
+Result<std::vector<uint8_t>> SmtdClient::recv_raw(int timeout_ms) {
+  pollfd p{fd_.get(), POLLIN, 0};
+  int rc = ::poll(&p, 1, timeout_ms);
+  if (rc == 0) return make_error(ETIMEDOUT, "no message from smtd within the timeout");
+  if (rc < 0) return make_error(errno, "poll failed");
+  std::vector<uint8_t> buf(SMTD_APP_MAX_MSG);
+  ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+  if (n < 0)
+    return make_error(errno, std::string("recv from smtd failed: ") + std::strerror(errno));
+  if (n == 0) return make_error(ECONNRESET, "smtd closed the connection");
+  buf.resize(static_cast<size_t>(n));
+  return buf;
+}
+
+Error SmtdClient::error_from(const std::vector<uint8_t>& msg) {
+  smtd_app_error e;
+  if (msg.size() != sizeof e) return make_error(EPROTO, "malformed error reply from smtd");
+  std::memcpy(&e, msg.data(), sizeof e);
+  e.message[sizeof e.message - 1] = '\0';
+  last_error_.err = e.err;
+  last_error_.refused_reason = e.refused_reason;
+  last_error_.tls_alert = (e.alert_flags & SMTD_ALERT_F_VALID) ? e.tls_alert : -1;
+  last_error_.alert_sent = (e.alert_flags & SMTD_ALERT_F_SENT) != 0;
+  return make_error(e.err, e.message);
+}
+
+Result<std::vector<uint8_t>> SmtdClient::call(void* req, size_t len, int timeout_ms) {
+  uint32_t id = next_request_++;
+  if (next_request_ == 0) next_request_ = 1;
+  auto* h = static_cast<smtd_app_hdr*>(req);
+  h->request_id = id;
+  if (Status s = send_raw({static_cast<const uint8_t*>(req), len}); !s) return s.error();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    auto m = recv_raw(left > 0 ? static_cast<int>(left) : 0);
+    if (!m) return m.error();
+    if (is_notification(*m)) {
+      notes_.push_back(std::move(*m));
+      continue;
+    }
+    smtd_app_hdr rh;
+    if (m->size() < sizeof rh) return make_error(EPROTO, "short reply from smtd");
+    std::memcpy(&rh, m->data(), sizeof rh);
+    if (rh.request_id != id) continue;  // a late reply to an earlier, timed-out request
+    if (rh.type == SMTD_APP_ERROR) return error_from(*m);
+    return m;
+  }
+}
+
+Result<uint16_t> SmtdClient::lease(uint16_t port) {
+  smtd_app_lease r{};
+  r.hdr = make_hdr(SMTD_APP_LEASE, sizeof r, 0);
+  r.port = port;
+  r.flags = port == 0 ? SMTD_LEASE_F_EPHEMERAL : 0;
+  auto m = call(&r, sizeof r, 10000);
+  if (!m) return m.error();
+  smtd_app_lease rep;
+  if (m->size() != sizeof rep) return make_error(EPROTO, "malformed LEASED reply");
+  std::memcpy(&rep, m->data(), sizeof rep);
+  if (rep.hdr.type != SMTD_APP_LEASED) return make_error(EPROTO, "unexpected reply to LEASE");
+  return rep.port;
+}
+
+Status SmtdClient::release(uint16_t port) {
+  smtd_app_lease r{};
+  r.hdr = make_hdr(SMTD_APP_RELEASE, sizeof r, 0);
+  r.port = port;
+  auto m = call(&r, sizeof r, 10000);
+  if (!m) return m.error();
+  return {};
+}
+
+Result<HeldSession> parse_held_session(std::span<const uint8_t> msg) {
+  smtd_app_session r;
+  if (msg.size() != sizeof r) return make_error(EPROTO, "malformed session message from smtd");
+  std::memcpy(&r, msg.data(), sizeof r);
+  HeldSession s;
+  s.serial = r.serial;
+  s.suite = static_cast<Suite>(r.suite);
+  s.initiator = r.initiator != 0;
+  s.protocol = r.protocol;
+  std::memcpy(s.local_addr.data(), r.local_addr, 16);
+  std::memcpy(s.peer_addr.data(), r.peer_addr, 16);
+  s.local_port = r.local_port;
+  s.peer_port = r.peer_port;
+  s.peer_rx_queue = r.peer_rx_queue;
+  s.has_secrets = r.has_secrets != 0;
+  std::memcpy(s.holder_token.data(), r.holder_token, sizeof r.holder_token);
+  r.peer_identity[sizeof r.peer_identity - 1] = '\0';
+  s.peer_identity = r.peer_identity;
+  if (s.has_secrets) {
+    if (r.secret_len == 0 || r.secret_len > SMTD_APP_SECRET_MAX) {
+      OPENSSL_cleanse(&r, sizeof r);
+      return make_error(EPROTO, "bad secret length in session message");
+    }
+    s.secret_i_0.assign({r.secret_i_0, r.secret_len});
+    s.secret_r_0.assign({r.secret_r_0, r.secret_len});
+    s.k_ctl_i.assign({r.k_ctl_i, SMTD_APP_CTL_KEY_LEN});
+    s.k_ctl_r.assign({r.k_ctl_r, SMTD_APP_CTL_KEY_LEN});
+  }
+  OPENSSL_cleanse(&r, sizeof r);
+  return s;
+}
+
+Result<HeldSession> SmtdClient::open(const Addr16& peer_addr, uint16_t peer_port,
+                                     uint16_t local_port, uint32_t rx_queue, int timeout_ms) {
+  smtd_app_open r{};
+  r.hdr = make_hdr(SMTD_APP_OPEN, sizeof r, 0);
+  std::memcpy(r.peer_addr, peer_addr.data(), 16);
+  r.peer_port = peer_port;
+  r.local_port = local_port;
+  r.rx_queue = rx_queue;
+  auto m = call(&r, sizeof r, timeout_ms);
+  if (!m) return m.error();
+  auto s = parse_held_session(*m);
+  OPENSSL_cleanse(m->data(), m->size());
+  return s;
+}
+
+Status SmtdClient::close(const Addr16& peer_addr, uint16_t peer_port, uint16_t local_port) {
+  smtd_app_close r{};
+  r.hdr = make_hdr(SMTD_APP_CLOSE, sizeof r, 0);
+  std::memcpy(r.peer_addr, peer_addr.data(), 16);
+  r.peer_port = peer_port;
+  r.local_port = local_port;
+  auto m = call(&r, sizeof r, 10000);
+  if (!m) return m.error();
+  return {};
+}
+
+Result<HeldSession> SmtdClient::adopt(std::span<const uint8_t, SMTD_APP_TOKEN_LEN> token) {
+  smtd_app_adopt r{};
+  r.hdr = make_hdr(SMTD_APP_ADOPT, sizeof r, 0);
+  std::memcpy(r.holder_token, token.data(), token.size());
+  auto m = call(&r, sizeof r, 10000);
+  OPENSSL_cleanse(r.holder_token, sizeof r.holder_token);
+  if (!m) return m.error();
+  return parse_held_session(*m);
+}
+
+Result<std::string> SmtdClient::list_json() {
+  smtd_app_list r{};
+  r.hdr = make_hdr(SMTD_APP_LIST, sizeof r, 0);
+  auto m = call(&r, sizeof r, 10000);
+  std::string text;
+  for (;;) {
+    if (!m) return m.error();
+    smtd_app_list_chunk c;
+    if (m->size() < sizeof c) return make_error(EPROTO, "malformed LIST_CHUNK");
+    std::memcpy(&c, m->data(), sizeof c);
+    if (c.hdr.type != SMTD_APP_LIST_CHUNK || c.text_len != m->size() - sizeof c) {
+      return make_error(EPROTO, "malformed LIST_CHUNK");
+    }
+    text.append(reinterpret_cast<const char*>(m->data() + sizeof c), c.text_len);
+    if (c.flags & SMTD_LIST_F_LAST) return text;
+    m = recv_raw(10000);
+  }
+}
+
+Result<SmtdNotification> SmtdClient::next_notification(int timeout_ms) {
+  std::vector<uint8_t> m;
+  if (!notes_.empty()) {
+    m = std::move(notes_.front());
+    notes_.pop_front();
+  } else {
+    auto r = recv_raw(timeout_ms);
+    if (!r) return r.error();
+    m = std::move(*r);
+  }
+  if (!is_notification(m)) return make_error(EPROTO, "expected a notification from smtd");
+  smtd_app_hdr h;
+  std::memcpy(&h, m.data(), sizeof h);
+  SmtdNotification n;
+  if (h.type == SMTD_APP_INCOMING) {
+    auto s = parse_held_session(m);
+    OPENSSL_cleanse(m.data(), m.size());
+    if (!s) return s.error();
+    n.kind = SmtdNotification::Kind::kIncoming;
+    n.session = std::move(*s);
+    return n;
+  }
+  if (m.size() != sizeof n.closed) return make_error(EPROTO, "malformed PEER_CLOSED");
+  n.kind = SmtdNotification::Kind::kPeerClosed;
+  std::memcpy(&n.closed, m.data(), sizeof n.closed);
+  return n;
+}
+
+}  // namespace smt::smtd
