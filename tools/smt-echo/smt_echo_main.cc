@@ -1,0 +1,363 @@
+// smt-echo: an echo server and a latency-measuring client over libsmt.
+//
+//   smt-echo genkey > key                      (TEST-ONLY shared key, see below)
+//   smt-echo server --port 2000 --peer 10.0.0.1 --secret-file key [--raw-v4 ADDR]
+//   smt-echo client --peer 10.0.0.2 --port 2000 --secret-file key
+//                   --sizes 64,1024,65536,1048576 --count 1000
+//   smt-echo selftest --sizes 64,1024 --count 100   (memory wire, one process)
+//
+// Until smtd exists, sessions come from a shared --secret-file (TEST-ONLY:
+// echo_secrets.h says what that does and does not protect), and the server
+// must be told its clients' addresses (--peer) and port (--peer-port).
+#include <openssl/crypto.h>
+#include <poll.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include "echo_payload.h"
+#include "echo_secrets.h"
+#include "lib/smt.hpp"
+#include "lib/smt_test_session.h"
+#include "link/memory_link.h"
+
+namespace smt::echo {
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+
+struct Sa {
+  explicit Sa(const PeerAddr& p) { p.to_sockaddr(&ss, &len); }
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&ss); }
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+};
+
+// Opens the test session between this socket and `peer`; `client` says which
+// end initiates.
+Status open_session(Socket& sock, const SecretBytes& key, const PeerAddr& peer, bool client,
+                    uint64_t serial, const char* identity) {
+  Sa psa(peer);
+  sockaddr_storage local_ss;
+  socklen_t local_len = 0;
+  if (smt_local_addr(sock.raw(), psa.get(), psa.len, &local_ss, &local_len) != 0) {
+    return lib::last_error();
+  }
+  auto local = PeerAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&local_ss), local_len);
+  if (!local.ok()) return local.error();
+  auto secrets = client ? derive_secrets(key, *local, peer, serial, true, identity)
+                        : derive_secrets(key, peer, *local, serial, false, identity);
+  if (!secrets.ok()) return secrets.error();
+  const int rc = smt_session_open_test(sock.raw(), psa.get(), psa.len, &*secrets);
+  const Error err = lib::last_error();
+  OPENSSL_cleanse(&*secrets, sizeof(smt_test_secrets));
+  if (rc != 0) return err;
+  return {};
+}
+
+void print_stats(const char* who, Socket& sock) {
+  auto st = sock.stats();
+  if (!st.ok()) return;
+  std::printf(
+      "stats %s: handoffs=%llu helper_runs=%llu requests_sent=%llu responses_received=%llu "
+      "requests_received=%llu replies_sent=%llu rpcs_failed=%llu data_packets_sent=%llu "
+      "data_packets_resent=%llu link_tx_data_packets=%llu link_tx_packets=%llu "
+      "link_rx_packets=%llu drops=%llu\n",
+      who, (unsigned long long)st->handoffs, (unsigned long long)st->helper_runs,
+      (unsigned long long)st->requests_sent, (unsigned long long)st->responses_received,
+      (unsigned long long)st->requests_received, (unsigned long long)st->replies_sent,
+      (unsigned long long)st->rpcs_failed, (unsigned long long)st->data_packets_sent,
+      (unsigned long long)st->data_packets_resent, (unsigned long long)st->link_tx_data_packets,
+      (unsigned long long)st->link_tx_packets, (unsigned long long)st->link_rx_packets,
+      (unsigned long long)st->drops);
+  std::fflush(stdout);
+}
+
+// Serves echo requests until stopped or `max_rpcs` (0: no limit) are answered.
+// Returns the number of failures.
+uint64_t serve(Socket& sock, uint64_t max_rpcs, const std::atomic<bool>& stop) {
+  uint64_t served = 0;
+  uint64_t failures = 0;
+  while (!stop && !g_stop && (max_rpcs == 0 || served < max_rpcs)) {
+    auto m = sock.recv(SMT_RECV_REQUEST, 0, 100);
+    if (!m.ok()) {
+      if (m.error().code != ETIMEDOUT) {
+        std::fprintf(stderr, "smt-echo server: recv: %s\n", m.error().message.c_str());
+        ++failures;
+      }
+      continue;
+    }
+    auto peer = m->peer();
+    Status st = peer.ok() ? sock.reply(*peer, m->id(), m->data()) : Status(peer.error());
+    if (!st.ok()) {
+      std::fprintf(stderr, "smt-echo server: reply: %s\n", st.error().message.c_str());
+      ++failures;
+      continue;
+    }
+    ++served;
+  }
+  // The last replies still need grants and an ACK from their clients: keep
+  // the engine running until it holds no RPC (or 2 s passed).
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!g_stop && std::chrono::steady_clock::now() < end) {
+    auto st = sock.stats();
+    if (!st.ok() || st->rpcs_active == 0) break;
+    auto m = sock.recv(SMT_RECV_REQUEST, 0, 10);
+    if (m.ok()) {
+      if (auto peer = m->peer(); !peer.ok() || !sock.reply(*peer, m->id(), m->data()).ok()) {
+        ++failures;
+      }
+    }
+  }
+  return failures;
+}
+
+double percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * double(sorted.size())));
+  rank = std::clamp<size_t>(rank, 1, sorted.size());
+  return sorted[rank - 1];
+}
+
+struct ClientOptions {
+  std::vector<size_t> sizes{64, 1024, 65536, 1048576};
+  uint64_t count = 100;
+  uint64_t seed = 1;
+  int timeout_ms = 5000;
+};
+
+// Runs count RPCs per size, prints RTT percentiles; returns 0 when every RPC
+// came back byte-identical.
+int run_client(Socket& sock, const PeerAddr& server, const ClientOptions& o) {
+  uint64_t failed = 0;
+  uint64_t mismatched = 0;
+  uint64_t total = 0;
+  uint64_t bytes = 0;
+  const auto t_start = std::chrono::steady_clock::now();
+  for (size_t size : o.sizes) {
+    std::vector<double> rtt_us;
+    rtt_us.reserve(o.count);
+    for (uint64_t i = 0; i < o.count; ++i) {
+      const auto payload = echo_payload(o.seed, size, i);
+      ++total;
+      const auto t0 = std::chrono::steady_clock::now();
+      auto id = sock.send_request(server, payload);
+      if (!id.ok()) {
+        std::fprintf(stderr, "smt-echo client: send (%zu B): %s\n", size,
+                     id.error().message.c_str());
+        ++failed;
+        continue;
+      }
+      auto m = sock.recv(SMT_RECV_RESPONSE, *id, o.timeout_ms);
+      const auto t1 = std::chrono::steady_clock::now();
+      if (!m.ok() || m->kind() != SMT_MSG_RESPONSE) {
+        std::fprintf(stderr, "smt-echo client: rpc %llu (%zu B) failed: %s\n",
+                     (unsigned long long)*id, size,
+                     m.ok() ? std::strerror(m->error()) : m.error().message.c_str());
+        ++failed;
+        if (m.ok() || m.error().code == ETIMEDOUT) (void)sock.abort(server, *id);
+        continue;
+      }
+      if (!std::equal(m->data().begin(), m->data().end(), payload.begin(), payload.end())) {
+        std::fprintf(stderr, "smt-echo client: rpc %llu (%zu B): echo differs\n",
+                     (unsigned long long)*id, size);
+        ++mismatched;
+        continue;
+      }
+      bytes += size;
+      rtt_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    }
+    std::sort(rtt_us.begin(), rtt_us.end());
+    std::printf("size %zu B: %zu ok, RTT us p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f\n", size,
+                rtt_us.size(), percentile(rtt_us, 50), percentile(rtt_us, 90),
+                percentile(rtt_us, 99), percentile(rtt_us, 99.9));
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  // A few ticks more so the last responses' ACKs leave before the process
+  // does (the server would otherwise hold those RPCs until its timeout).
+  (void)sock.recv(SMT_RECV_RESPONSE, 0, 20);
+  std::printf("smt-echo: %llu rpcs, %llu failed, %llu mismatched, %.1f MB echoed in %.2f s\n",
+              (unsigned long long)total, (unsigned long long)failed, (unsigned long long)mismatched,
+              double(bytes) / 1e6, secs);
+  std::fflush(stdout);
+  return failed == 0 && mismatched == 0 ? 0 : 1;
+}
+
+Result<Socket> raw_socket(const std::string& v4, const std::string& v6, const PeerAddr* peer) {
+  smt_socket_opts o{};
+  if (!v4.empty()) o.local_v4 = v4.c_str();
+  if (!v6.empty()) o.local_v6 = v6.c_str();
+  if (v4.empty() != v6.empty()) {
+    o.families = v4.empty() ? SMT_FAMILY_V6 : SMT_FAMILY_V4;
+  } else if (peer != nullptr && v4.empty()) {
+    o.families = link::is_v4_mapped(peer->addr) ? SMT_FAMILY_V4 : SMT_FAMILY_V6;
+  }
+  return Socket::raw(o);
+}
+
+int fail(const char* what, const Error& e) {
+  std::fprintf(stderr, "smt-echo: %s: %s\n", what, e.message.c_str());
+  return 2;
+}
+
+int cmd_server(uint16_t port, const std::vector<std::string>& peers, uint16_t peer_port,
+               const std::string& secret_file, const std::string& v4, const std::string& v6,
+               uint64_t serial, uint64_t max_rpcs) {
+  auto key = read_key_file(secret_file);
+  if (!key.ok()) return fail("secret file", key.error());
+  auto sock = raw_socket(v4, v6, nullptr);
+  if (!sock.ok()) return fail("socket", sock.error());
+  if (auto st = sock->bind(port); !st.ok()) return fail("bind", st.error());
+  for (const auto& p : peers) {
+    auto pa = PeerAddr::parse(p, peer_port);
+    if (!pa.ok()) return fail("--peer", pa.error());
+    if (auto st = open_session(*sock, *key, *pa, false, serial, "smt-echo client (test key)");
+        !st.ok()) {
+      return fail(("session with " + p).c_str(), st.error());
+    }
+  }
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  std::printf("smt-echo server: ready on port %u\n", port);
+  std::fflush(stdout);
+  std::atomic<bool> stop{false};
+  const uint64_t failures = serve(*sock, max_rpcs, stop);
+  print_stats("server", *sock);
+  return failures == 0 ? 0 : 1;
+}
+
+int cmd_client(const std::string& peer, uint16_t port, uint16_t local_port,
+               const std::string& secret_file, const std::string& v4, const std::string& v6,
+               uint64_t serial, const ClientOptions& o, bool stats) {
+  auto key = read_key_file(secret_file);
+  if (!key.ok()) return fail("secret file", key.error());
+  auto pa = PeerAddr::parse(peer, port);
+  if (!pa.ok()) return fail("--peer", pa.error());
+  auto sock = raw_socket(v4, v6, &*pa);
+  if (!sock.ok()) return fail("socket", sock.error());
+  if (auto st = sock->bind(local_port); !st.ok()) return fail("bind", st.error());
+  if (auto st = open_session(*sock, *key, *pa, true, serial, "smt-echo server (test key)");
+      !st.ok()) {
+    return fail("session", st.error());
+  }
+  const int rc = run_client(*sock, *pa, o);
+  if (stats) print_stats("client", *sock);
+  return rc;
+}
+
+// Client and server in one process over the in-memory wire, in real time.
+int cmd_selftest(const ClientOptions& o, bool stats) {
+  auto key = new_key();
+  if (!key.ok()) return fail("key", key.error());
+  link::MemoryWireConfig wc;
+  auto a = PeerAddr::parse("10.0.0.1", 40000);
+  auto b = PeerAddr::parse("10.0.0.2", 2000);
+  wc.addr_a = a->addr;
+  wc.addr_b = b->addr;
+  auto wire = link::MemoryWire::create(MonotonicClock::instance(), wc);
+  if (!wire.ok()) return fail("memory wire", wire.error());
+  int rc = 0;
+  {
+    auto client = Socket::over_link((*wire)->a(), MonotonicClock::instance());
+    auto server = Socket::over_link((*wire)->b(), MonotonicClock::instance());
+    if (!client.ok() || !server.ok()) return fail("socket", lib::last_error());
+    if (!client->bind(a->port).ok() || !server->bind(b->port).ok()) {
+      return fail("bind", lib::last_error());
+    }
+    if (auto st = open_session(*client, *key, *b, true, 0, "selftest server"); !st.ok()) {
+      return fail("session", st.error());
+    }
+    if (auto st = open_session(*server, *key, *a, false, 0, "selftest client"); !st.ok()) {
+      return fail("session", st.error());
+    }
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> server_failures{0};
+    std::thread srv([&] { server_failures = serve(*server, 0, stop); });
+    rc = run_client(*client, *b, o);
+    stop = true;
+    srv.join();
+    if (server_failures != 0) rc = 1;
+    if (stats) {
+      print_stats("client", *client);
+      print_stats("server", *server);
+    }
+  }
+  return rc;
+}
+
+}  // namespace
+}  // namespace smt::echo
+
+int main(int argc, char** argv) {
+  using namespace smt::echo;
+  CLI::App app{"smt-echo: SMT echo server and latency client (test keys until smtd exists)"};
+  app.require_subcommand(1);
+
+  std::string secret_file;
+  std::string raw_v4;
+  std::string raw_v6;
+  uint64_t serial = 0;
+  ClientOptions copts;
+  bool stats = false;
+
+  auto* gen = app.add_subcommand("genkey", "print a fresh TEST-ONLY 32-byte key as hex");
+
+  auto* server = app.add_subcommand("server", "echo every request (raw IP socket link)");
+  uint16_t port = 0;
+  std::vector<std::string> peers;
+  uint16_t peer_port = 40000;
+  uint64_t max_rpcs = 0;
+  server->add_option("--port", port, "SMT port to serve")->required();
+  server->add_option("--peer", peers, "client address to open a session with (until smtd)")
+      ->required();
+  server->add_option("--peer-port", peer_port, "the clients' SMT port")->capture_default_str();
+  server->add_option("--max-rpcs", max_rpcs, "exit after answering this many (0: never)");
+
+  auto* client = app.add_subcommand("client", "measure echo RTTs (raw IP socket link)");
+  std::string peer;
+  uint16_t local_port = 40000;
+  client->add_option("--peer", peer, "server address")->required();
+  client->add_option("--port", port, "server SMT port")->required();
+  client->add_option("--local-port", local_port, "this client's SMT port")->capture_default_str();
+
+  for (auto* c : {server, client}) {
+    c->add_option("--secret-file", secret_file, "TEST-ONLY shared key (smt-echo genkey)")
+        ->required();
+    c->add_option("--raw-v4", raw_v4, "local IPv4 address to bind");
+    c->add_option("--raw-v6", raw_v6, "local IPv6 address to bind");
+    c->add_option("--serial", serial, "session serial (both ends; new per run)");
+  }
+  auto* self = app.add_subcommand("selftest", "client and server in one process, memory wire");
+  for (auto* c : {client, self}) {
+    c->add_option("--sizes", copts.sizes, "message sizes in bytes")->delimiter(',');
+    c->add_option("--count", copts.count, "RPCs per size")->capture_default_str();
+    c->add_option("--seed", copts.seed, "payload seed");
+    c->add_option("--timeout-ms", copts.timeout_ms, "per-RPC timeout");
+    c->add_flag("--stats", stats, "print socket counters at the end");
+  }
+  CLI11_PARSE(app, argc, argv);
+
+  if (gen->parsed()) {
+    auto k = new_key_hex();
+    if (!k.ok()) return fail("genkey", k.error());
+    std::fputs(k->c_str(), stdout);
+    return 0;
+  }
+  if (server->parsed()) {
+    return cmd_server(port, peers, peer_port, secret_file, raw_v4, raw_v6, serial, max_rpcs);
+  }
+  if (client->parsed()) {
+    return cmd_client(peer, port, local_port, secret_file, raw_v4, raw_v6, serial, copts, stats);
+  }
+  return cmd_selftest(copts, stats);
+}
