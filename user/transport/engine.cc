@@ -406,7 +406,9 @@ void Engine::message_complete(Session& s, Rpc& rpc) {
     ++stats_.rpcs_completed;
     s.pending_acks.push_back(rpc.id | 1);
     free_rpc(s, rpc);
-    queue_acks(s, false);
+    // Batch ACKs while more responses are coming; send at once when idle, so
+    // the server frees its state without waiting for NEED_ACK.
+    queue_acks(s, s.client_rpcs.empty());
   } else {
     e.kind = Event::Kind::kRequest;
     ++stats_.requests_delivered;
