@@ -379,6 +379,13 @@ void Engine::on_data(Session& s, std::span<uint8_t> pkt) {
   if (response && rpc->state == RpcState::kOutgoing) {
     rpc->state = RpcState::kIncoming;
     s.tx->acked(rpc->out.epoch);  // the server has our request
+    // ...all of it: nothing queued for it needs to go out again.
+    OutMessage& out = rpc->out;
+    for (size_t i = out.resend_head; i < out.resend.size(); ++i)
+      out.resend_queued[out.resend[i]] = 0;
+    out.resend.clear();
+    out.resend_head = 0;
+    tx_update(*rpc);
   }
   if (r.completed) {
     message_complete(s, *rpc);
@@ -706,8 +713,9 @@ void Engine::tick_rpc(Session& s, Rpc& rpc) {
   switch (rpc.state) {
     case RpcState::kOutgoing:
       // No response yet and silence: ask the server. It answers BUSY while it
-      // works on the request, RPC_UNKNOWN if the request never arrived.
-      if (resend_due) {
+      // works on the request, RPC_UNKNOWN if the request never arrived. (A
+      // request still waiting in our own queue has nothing to ask about.)
+      if (resend_due && rpc.out.next_record > 0) {
         ControlPacket c;
         c.type = SMT_TYPE_RESEND;
         c.message_id = rpc.id | 1;
