@@ -217,6 +217,7 @@ class Engine {
   };
   std::vector<TxSlot> tx_slots_;
   size_t tx_pending_ = 0;  // slots [0, tx_pending_) hold packets to send
+  std::vector<link::TxPacket> tx_batch_;
   std::vector<link::RxPacket> rx_batch_;
 
   std::deque<Event> events_;

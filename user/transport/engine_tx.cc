@@ -304,8 +304,8 @@ void Engine::transmit() {
 
 void Engine::flush_tx() {
   if (tx_pending_ == 0) return;
-  std::vector<link::TxPacket> batch;
-  batch.reserve(tx_pending_);
+  std::vector<link::TxPacket>& batch = tx_batch_;  // reused: no allocation per flush
+  batch.clear();
   // Control packets first: they are small and unblock the peer.
   for (size_t i = 0; i < tx_pending_; ++i) {
     if (tx_slots_[i].pkt.data[13] != SMT_TYPE_DATA) batch.push_back(tx_slots_[i].pkt);
