@@ -62,10 +62,16 @@ class EchoServer {
     t_.join();
   }
   uint64_t served() const { return served_; }
+  /// While held, requests wait in the socket unanswered (RPCs stay in flight).
+  void hold(bool on) { hold_ = on; }
 
  private:
   void run() {
     while (!stop_) {
+      if (hold_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
       auto m = s_.recv(SMT_RECV_REQUEST, 0, 20);
       if (!m.ok()) continue;
       auto p = m->peer();
@@ -74,6 +80,7 @@ class EchoServer {
   }
   Socket& s_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> hold_{false};
   std::atomic<uint64_t> served_{0};
   std::thread t_;
 };
@@ -266,7 +273,10 @@ TEST_F(LibsmtOverSmtdTest, KilledSmtdLosesNoRpcInFlightAndItsRestartIsReadopted)
   ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();  // opens the session
   EXPECT_EQ(stats(*cli).sessions_opened, 1u);
 
-  // 100 RPCs in flight, then smtd A dies without a word.
+  // 100 RPCs in flight (the server holds its answers), then smtd A dies
+  // without a word.
+  echo.hold(true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // its last recv has returned
   std::vector<uint64_t> ids;
   std::vector<uint8_t> data(20000);
   for (int i = 0; i < 100; ++i) {
@@ -278,7 +288,8 @@ TEST_F(LibsmtOverSmtdTest, KilledSmtdLosesNoRpcInFlightAndItsRestartIsReadopted)
   const pid_t old_pid = a_.pid();
   a_.signal(SIGKILL);
   ASSERT_EQ(a_.wait_exit(5000), -1);
-  EXPECT_GT(stats(*cli).rpcs_active, 0u) << "RPCs were still in flight when smtd died";
+  EXPECT_EQ(stats(*cli).rpcs_active, 100u) << "every RPC was in flight when smtd died";
+  echo.hold(false);
   size_t ok = 0;
   for (int i = 0; i < 100; ++i) {
     auto m = cli->recv(SMT_RECV_RESPONSE, ids[i], 10000);
