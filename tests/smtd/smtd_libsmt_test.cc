@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -376,6 +377,34 @@ TEST_F(LibsmtOverSmtdTest, PeerSmtdRestartKeepsSessionsWorkingUntilIdleExpiry) {
   EXPECT_TRUE(eventually([&] { return !map_entry(false, kServerPort, 40000, &v); }, 8000))
       << b_.log();
   EXPECT_TRUE(eventually([&] { return stats(*srv).sessions_closed == 1; }, 5000)) << b_.log();
+}
+
+TEST_F(LibsmtOverSmtdTest, ForkedChildDoesNotKeepTheParentsSessionsOpen) {
+  start(true);
+  start(false);
+  auto srv = socket(false, kServerPort);
+  ASSERT_TRUE(srv.has_value());
+  EchoServer echo(*srv);
+  auto cli = socket(true, 40000);
+  ASSERT_TRUE(cli.has_value());
+  ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();
+  ASSERT_NE(list(true).find("\"local_port\": 40000"), std::string::npos);
+
+  // A child inherits the process's fds, smtd's connection included; it must
+  // not keep the parent's sessions alive once the parent lets go of them.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::sleep(3);
+    ::_exit(0);
+  }
+  cli.reset();  // smt_close: the connection ends, smtd closes the session
+  EXPECT_TRUE(eventually(
+      [&] { return list(true).find("\"local_port\": 40000") == std::string::npos; }, 1500))
+      << list(true);
+  ::kill(child, SIGKILL);
+  int st = 0;
+  ::waitpid(child, &st, 0);
 }
 
 }  // namespace

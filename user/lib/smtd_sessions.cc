@@ -1,10 +1,14 @@
 #include "lib/smtd_sessions.h"
 
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <set>
 
 namespace smt::lib {
 namespace {
@@ -18,7 +22,42 @@ bool connection_lost(int code) {
   return code == ECONNRESET || code == EPIPE || code == ENOTCONN || code == ETIMEDOUT;
 }
 
+// Every smtd connection of this process. A forked child closes its copies at
+// once (CONTRACT §2: sessions belong to the process that opened them): smtd
+// must see the connection end when the parent does, not when the last child
+// that inherited the fd exits.
+std::mutex g_fds_mu;
+std::set<int>& smtd_fds() {
+  static std::set<int> fds;
+  return fds;
+}
+void fork_prepare() { g_fds_mu.lock(); }
+void fork_parent() { g_fds_mu.unlock(); }
+void fork_child() {
+  for (int fd : smtd_fds()) ::close(fd);
+  smtd_fds().clear();
+  g_fds_mu.unlock();
+}
+void track_fd(int fd) {
+  static std::once_flag once;
+  std::call_once(once, [] { pthread_atfork(fork_prepare, fork_parent, fork_child); });
+  std::lock_guard<std::mutex> lk(g_fds_mu);
+  smtd_fds().insert(fd);
+}
+void untrack_fd(int fd) {
+  std::lock_guard<std::mutex> lk(g_fds_mu);
+  smtd_fds().erase(fd);
+}
+
 }  // namespace
+
+SmtdSessions::~SmtdSessions() { set_client(std::nullopt); }
+
+void SmtdSessions::set_client(std::optional<smtd::SmtdClient> c) {
+  if (client_) untrack_fd(client_->fd());
+  client_ = std::move(c);
+  if (client_) track_fd(client_->fd());
+}
 
 std::string default_smtd_socket() {
   const char* env = std::getenv("SMT_SMTD_SOCKET");
@@ -33,7 +72,7 @@ Result<std::unique_ptr<SmtdSessions>> SmtdSessions::connect(const std::string& p
   auto c = smtd::SmtdClient::connect(path);
   if (!c.ok()) return c.error();
   std::unique_ptr<SmtdSessions> s(new SmtdSessions(path, open_timeout_ms, engine, peers, clock));
-  s->client_.emplace(std::move(*c));
+  s->set_client(std::move(*c));
   return s;
 }
 
@@ -161,7 +200,7 @@ void SmtdSessions::poll() {
 }
 
 void SmtdSessions::disconnected() {
-  client_.reset();
+  set_client(std::nullopt);
   retry_at_ns_ = clock_.now_ns();  // the first retry comes at once; later ones every kRetryNs
 }
 
@@ -169,7 +208,7 @@ Status SmtdSessions::reconnect() {
   retry_at_ns_ = clock_.now_ns() + kRetryNs;
   auto c = smtd::SmtdClient::connect(path_);
   if (!c.ok()) return c.error();
-  client_.emplace(std::move(*c));
+  set_client(std::move(*c));
   ++counters_.reconnects;
   // Re-adopt every session with its token: the engine kept its keys, so
   // nothing in flight notices. smtd closes (and tells the peer about) what

@@ -69,8 +69,9 @@ class SmtdSessions {
   /// When poll() next wants to run to try a reconnect (UINT64_MAX: connected).
   uint64_t next_retry_ns() const { return client_ ? UINT64_MAX : retry_at_ns_; }
   const SmtdCounters& counters() const { return counters_; }
-  /// Forgets a session the engine no longer has.
-  void forget(SessionId sid) { held_.erase(sid); }
+  ~SmtdSessions();
+  SmtdSessions(const SmtdSessions&) = delete;
+  SmtdSessions& operator=(const SmtdSessions&) = delete;
 
  private:
   struct Held {
@@ -84,6 +85,8 @@ class SmtdSessions {
         engine_(engine),
         peers_(peers),
         clock_(clock) {}
+  /// Replaces the connection; a forked child closes the tracked fds.
+  void set_client(std::optional<smtd::SmtdClient> c);
   void disconnected();
   Status reconnect();
   void on_peer_closed(const smtd_app_close& c);
