@@ -5,10 +5,14 @@
 //   smt-echo client --peer 10.0.0.2 --port 2000 --secret-file key
 //                   --sizes 64,1024,65536,1048576 --count 1000
 //   smt-echo selftest --sizes 64,1024 --count 100   (memory wire, one process)
+//   smt-echo server --port 2000 --smtd /run/smt/smtd.sock
+//   smt-echo client --peer 10.0.0.2 --port 2000 --smtd /run/smt/smtd.sock
 //
-// Until smtd exists, sessions come from a shared --secret-file (TEST-ONLY:
-// echo_secrets.h says what that does and does not protect), and the server
-// must be told its clients' addresses (--peer) and port (--peer-port).
+// With --smtd, sessions come from smtd (the client's first request opens one,
+// the server accepts what peers open). Without it they come from a shared
+// --secret-file (TEST-ONLY: echo_secrets.h says what that does and does not
+// protect), and the server must be told its clients' addresses (--peer) and
+// port (--peer-port).
 #include <openssl/crypto.h>
 #include <poll.h>
 
@@ -193,8 +197,10 @@ int run_client(Socket& sock, const PeerAddr& server, const ClientOptions& o) {
   return failed == 0 && mismatched == 0 ? 0 : 1;
 }
 
-Result<Socket> raw_socket(const std::string& v4, const std::string& v6, const PeerAddr* peer) {
+Result<Socket> raw_socket(const std::string& v4, const std::string& v6, const PeerAddr* peer,
+                          const std::string& smtd) {
   smt_socket_opts o{};
+  o.smtd_socket = smtd.c_str();  // "": test-secret sessions, no smtd
   if (!v4.empty()) o.local_v4 = v4.c_str();
   if (!v6.empty()) o.local_v6 = v6.c_str();
   if (v4.empty() != v6.empty()) {
@@ -211,17 +217,21 @@ int fail(const char* what, const Error& e) {
 }
 
 int cmd_server(uint16_t port, const std::vector<std::string>& peers, uint16_t peer_port,
-               const std::string& secret_file, const std::string& v4, const std::string& v6,
-               uint64_t serial, uint64_t max_rpcs) {
-  auto key = read_key_file(secret_file);
-  if (!key.ok()) return fail("secret file", key.error());
-  auto sock = raw_socket(v4, v6, nullptr);
+               const std::string& secret_file, const std::string& smtd, const std::string& v4,
+               const std::string& v6, uint64_t serial, uint64_t max_rpcs) {
+  SecretBytes key;
+  if (smtd.empty()) {
+    auto k = read_key_file(secret_file);
+    if (!k.ok()) return fail("secret file", k.error());
+    key = *k;
+  }
+  auto sock = raw_socket(v4, v6, nullptr, smtd);
   if (!sock.ok()) return fail("socket", sock.error());
   if (auto st = sock->bind(port); !st.ok()) return fail("bind", st.error());
-  for (const auto& p : peers) {
+  for (const auto& p : smtd.empty() ? peers : std::vector<std::string>{}) {
     auto pa = PeerAddr::parse(p, peer_port);
     if (!pa.ok()) return fail("--peer", pa.error());
-    if (auto st = open_session(*sock, *key, *pa, false, serial, "smt-echo client (test key)");
+    if (auto st = open_session(*sock, key, *pa, false, serial, "smt-echo client (test key)");
         !st.ok()) {
       return fail(("session with " + p).c_str(), st.error());
     }
@@ -237,18 +247,41 @@ int cmd_server(uint16_t port, const std::vector<std::string>& peers, uint16_t pe
 }
 
 int cmd_client(const std::string& peer, uint16_t port, uint16_t local_port,
-               const std::string& secret_file, const std::string& v4, const std::string& v6,
-               uint64_t serial, const ClientOptions& o, bool stats) {
-  auto key = read_key_file(secret_file);
-  if (!key.ok()) return fail("secret file", key.error());
+               const std::string& secret_file, const std::string& smtd, const std::string& v4,
+               const std::string& v6, uint64_t serial, const ClientOptions& o, bool stats) {
+  SecretBytes key;
+  if (smtd.empty()) {
+    auto k = read_key_file(secret_file);
+    if (!k.ok()) return fail("secret file", k.error());
+    key = *k;
+  }
   auto pa = PeerAddr::parse(peer, port);
   if (!pa.ok()) return fail("--peer", pa.error());
-  auto sock = raw_socket(v4, v6, &*pa);
+  auto sock = raw_socket(v4, v6, &*pa, smtd);
   if (!sock.ok()) return fail("socket", sock.error());
-  if (auto st = sock->bind(local_port); !st.ok()) return fail("bind", st.error());
-  if (auto st = open_session(*sock, *key, *pa, true, serial, "smt-echo server (test key)");
-      !st.ok()) {
-    return fail("session", st.error());
+  // With smtd, no --local-port means an ephemeral lease at the first send.
+  if (smtd.empty() || local_port != 0) {
+    if (auto st = sock->bind(local_port != 0 ? local_port : 40000); !st.ok()) {
+      return fail("bind", st.error());
+    }
+  }
+  if (smtd.empty()) {
+    if (auto st = open_session(*sock, key, *pa, true, serial, "smt-echo server (test key)");
+        !st.ok()) {
+      return fail("session", st.error());
+    }
+  } else {
+    // The first request opens the session; say whom smtd authenticated.
+    auto id = sock->send_request(*pa, std::vector<uint8_t>{});
+    if (!id.ok()) return fail("session", id.error());
+    auto m = sock->recv(SMT_RECV_RESPONSE, *id, o.timeout_ms);
+    if (!m.ok() || m->kind() != SMT_MSG_RESPONSE) {
+      return fail("first rpc",
+                  m.ok() ? make_error(m->error(), std::strerror(m->error())) : m.error());
+    }
+    auto ident = sock->peer_identity(*pa);
+    std::printf("smt-echo: session with %s, peer identity %s\n", pa->to_string().c_str(),
+                ident.ok() ? ident->c_str() : "?");
   }
   const int rc = run_client(*sock, *pa, o);
   if (stats) print_stats("client", *sock);
@@ -304,6 +337,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::string secret_file;
+  std::string smtd;
   std::string raw_v4;
   std::string raw_v6;
   uint64_t serial = 0;
@@ -318,21 +352,21 @@ int main(int argc, char** argv) {
   uint16_t peer_port = 40000;
   uint64_t max_rpcs = 0;
   server->add_option("--port", port, "SMT port to serve")->required();
-  server->add_option("--peer", peers, "client address to open a session with (until smtd)")
-      ->required();
+  server->add_option("--peer", peers, "client address to open a session with (test keys)");
   server->add_option("--peer-port", peer_port, "the clients' SMT port")->capture_default_str();
   server->add_option("--max-rpcs", max_rpcs, "exit after answering this many (0: never)");
 
   auto* client = app.add_subcommand("client", "measure echo RTTs (raw IP socket link)");
   std::string peer;
-  uint16_t local_port = 40000;
+  uint16_t local_port = 0;
   client->add_option("--peer", peer, "server address")->required();
   client->add_option("--port", port, "server SMT port")->required();
-  client->add_option("--local-port", local_port, "this client's SMT port")->capture_default_str();
+  client->add_option("--local-port", local_port,
+                     "this client's SMT port (default: 40000; ephemeral with --smtd)");
 
   for (auto* c : {server, client}) {
-    c->add_option("--secret-file", secret_file, "TEST-ONLY shared key (smt-echo genkey)")
-        ->required();
+    c->add_option("--secret-file", secret_file, "TEST-ONLY shared key (smt-echo genkey)");
+    c->add_option("--smtd", smtd, "smtd's unix socket: sessions through smtd, no test key");
     c->add_option("--raw-v4", raw_v4, "local IPv4 address to bind");
     c->add_option("--raw-v6", raw_v6, "local IPv6 address to bind");
     c->add_option("--serial", serial, "session serial (both ends; new per run)");
@@ -353,11 +387,20 @@ int main(int argc, char** argv) {
     std::fputs(k->c_str(), stdout);
     return 0;
   }
+  if ((server->parsed() || client->parsed()) && smtd.empty() == secret_file.empty()) {
+    std::fprintf(stderr, "smt-echo: give exactly one of --smtd and --secret-file\n");
+    return 2;
+  }
+  if (server->parsed() && smtd.empty() && peers.empty()) {
+    std::fprintf(stderr, "smt-echo: --peer is required with --secret-file\n");
+    return 2;
+  }
   if (server->parsed()) {
-    return cmd_server(port, peers, peer_port, secret_file, raw_v4, raw_v6, serial, max_rpcs);
+    return cmd_server(port, peers, peer_port, secret_file, smtd, raw_v4, raw_v6, serial, max_rpcs);
   }
   if (client->parsed()) {
-    return cmd_client(peer, port, local_port, secret_file, raw_v4, raw_v6, serial, copts, stats);
+    return cmd_client(peer, port, local_port, secret_file, smtd, raw_v4, raw_v6, serial, copts,
+                      stats);
   }
   return cmd_selftest(copts, stats);
 }

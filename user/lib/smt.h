@@ -17,6 +17,16 @@
  * Fork (CONTRACT §2): a socket belongs to the process that created it. Every
  * call from another process (a forked child) fails with EPERM and touches no
  * state, keys included.
+ *
+ * Sessions (CONTRACT §6, docs/smtd.md §8): a socket keeps a connection to
+ * smtd's unix socket for its whole life. smt_bind leases the port from smtd;
+ * the first smt_send_request to a new peer opens a session through smtd
+ * (blocking, bounded) and installs the keys smtd derived; sessions peers open
+ * to this port arrive as smtd notifications, handled inside libsmt calls
+ * before each receive batch (and by the helper thread). When the socket
+ * closes or the process exits, smtd closes its sessions on both hosts. When
+ * smtd restarts, the socket reconnects and re-adopts its sessions with their
+ * holder tokens; the engine keeps its keys, so RPCs in flight never notice.
  */
 #ifndef SMT_LIB_SMT_H_
 #define SMT_LIB_SMT_H_
@@ -84,6 +94,13 @@ struct smt_socket_stats {
   uint64_t link_tx_packets;       ///< packets put on the wire (after TSO cutting)
   uint64_t link_tx_data_packets;  ///< DATA packets put on the wire
   uint64_t link_rx_packets;
+  /* smtd counters (0 for a socket without smtd) */
+  uint64_t sessions_opened;     ///< sessions this socket opened through smtd
+  uint64_t sessions_incoming;   ///< sessions peers opened to this socket
+  uint64_t sessions_closed;     ///< closed by the peer, idle expiry or a failed re-adoption
+  uint64_t smtd_reconnects;     ///< times the smtd connection was re-established
+  uint64_t sessions_readopted;  ///< sessions re-adopted with their holder tokens
+  uint64_t smtd_connected;      ///< 1 while the smtd connection is up
 };
 
 /// smt_socket_opts.families bits.
@@ -93,7 +110,8 @@ enum {
 };
 
 /// How smt_socket_raw opens its link. Zero-initialised means: IP protocol
-/// 253, IPv4 and IPv6, unbound, no device, MTU 1500.
+/// 253, IPv4 and IPv6, unbound, no device, MTU 1500, smtd at its default
+/// socket, 25 s bound on opening a session.
 struct smt_socket_opts {
   uint8_t protocol;      ///< SMT's IP protocol number; 0: 253 (never 146 by default)
   unsigned families;     ///< SMT_FAMILY_* bits; 0: both
@@ -101,24 +119,37 @@ struct smt_socket_opts {
   const char* local_v6;  ///< numeric IPv6 address to bind, or NULL
   const char* device;    ///< SO_BINDTODEVICE, or NULL
   uint32_t mtu;          ///< IP MTU; 0: the device's, or 1500 without one
+  /// smtd's unix socket. NULL: $SMT_SMTD_SOCKET, else /run/smt/smtd.sock.
+  /// "" (empty): no smtd; sessions come only from the TEST-ONLY
+  /// smt_session_open_test and smt_bind records a port without a lease.
+  const char* smtd_socket;
+  /// Bound on an implicit session open through smtd, ms; 0: 25000.
+  uint32_t open_timeout_ms;
 };
 
 /// Creates a socket over a raw IP socket link (the portable datapath) in the
 /// calling thread's network namespace, on CLOCK_MONOTONIC, with the engine's
-/// default settings. Needs CAP_NET_RAW (EPERM otherwise) until smtd hands
-/// unprivileged applications their sockets. NULL with errno on failure.
+/// default settings, connected to smtd (see smtd_socket; the connect's errno,
+/// e.g. ENOENT or ECONNREFUSED, when smtd is not there). Needs CAP_NET_RAW
+/// (EPERM otherwise) until smtd hands unprivileged applications their
+/// sockets. NULL with errno on failure.
 smt_sock* smt_socket_raw(const struct smt_socket_opts* opts);
 
-/// Records the socket's local SMT port. Until smtd exists this is not a
-/// lease: nothing stops two sockets from using one port. The port must be
-/// set before a session is opened. EINVAL for port 0 or a second bind.
+/// Leases the socket's local SMT port from smtd: `port`, or an ephemeral one
+/// for 0 (smt_local_addr tells which). EADDRINUSE when another holds it,
+/// EACCES when this uid may not lease it, EADDRNOTAVAIL when no ephemeral port
+/// is left, EINVAL for a second bind. An unbound socket's first send leases
+/// an ephemeral port. Without smtd the port is only recorded (EINVAL for 0).
 int smt_bind(smt_sock* sock, uint16_t port);
 
 /// Starts an RPC: sends `len` bytes to `peer` (sockaddr_in or sockaddr_in6,
-/// the port is the peer's SMT port) and stores its id in `*id`. Never blocks.
-/// ENOTCONN when no session with the peer is open (smtd will open one
-/// implicitly later), EAGAIN when the peer's replay window is full, ENOBUFS
-/// past the socket's memory cap, EMSGSIZE for a message too long.
+/// the port is the peer's SMT port) and stores its id in `*id`. The first
+/// request to a new peer opens a session through smtd and blocks until it is
+/// READY (at most open_timeout_ms): ECONNREFUSED when the peer refused, is
+/// unreachable or unknown, or smtd is gone; EACCES when not allowed. Later
+/// requests never block. ENOTCONN without smtd and without a session, EAGAIN
+/// when the peer's replay window is full, ENOBUFS past the socket's memory
+/// cap, EMSGSIZE for a message too long.
 int smt_send_request(smt_sock* sock, const struct sockaddr* peer, socklen_t peer_len,
                      const void* buf, size_t len, uint64_t* id);
 
@@ -153,7 +184,8 @@ int smt_abort(smt_sock* sock, const struct sockaddr* peer, socklen_t peer_len, u
 /// first use; -1 with errno on failure.
 int smt_fd(smt_sock* sock);
 
-/// Copies the peer's authenticated identity (NUL-terminated) into buf.
+/// Copies the peer's identity as smtd authenticated it (what its certificate
+/// proved, e.g. "dns:hostb"; NUL-terminated) into buf.
 /// Returns its length without the NUL; ERANGE if buf is too small, ENOTCONN
 /// when no session with the peer exists.
 int smt_peer_identity(smt_sock* sock, const struct sockaddr* peer, socklen_t peer_len, char* buf,
@@ -167,6 +199,14 @@ int smt_local_addr(smt_sock* sock, const struct sockaddr* peer, socklen_t peer_l
 
 /// Fills `*out` with the socket's counters.
 int smt_stats(smt_sock* sock, struct smt_socket_stats* out);
+
+/// Re-attaches the socket to smtd now: if the connection dropped (smtd
+/// restarted), reconnects and ADOPTs every session with its holder token
+/// (sessions smtd no longer has are closed). libsmt does the same on its own
+/// within 100 ms of noticing the drop; this call does not wait. Returns the
+/// number of sessions re-adopted (0 when the connection was up), or -1:
+/// ECONNREFUSED/ENOENT when smtd is not back yet, EINVAL without smtd.
+int smt_readopt(smt_sock* sock);
 
 /// Stops the helper thread, closes every session (their keys are wiped) and
 /// frees the socket. No other call on `sock` may be running or follow.

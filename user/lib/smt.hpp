@@ -80,8 +80,15 @@ class Socket {
     if (s_ != nullptr) smt_close(s_);
   }
 
-  /// See smt_bind: records the port; not an smtd lease yet.
+  /// See smt_bind: leases the port from smtd (0: ephemeral).
   Status bind(uint16_t port) { return check(smt_bind(s_, port)); }
+
+  /// See smt_readopt: sessions re-adopted after an smtd restart.
+  Result<int> readopt() {
+    const int n = smt_readopt(s_);
+    if (n < 0) return lib::last_error();
+    return n;
+  }
 
   Result<uint64_t> send_request(const PeerAddr& peer, std::span<const uint8_t> data) {
     Sa sa(peer);

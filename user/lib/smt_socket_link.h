@@ -3,6 +3,8 @@
 // hands applications their link.
 #pragma once
 
+#include <string>
+
 #include "lib/smt.h"
 #include "link/link.h"
 #include "transport/clock.h"
@@ -18,6 +20,10 @@ struct SocketConfig {
   /// How long no application thread must have been inside libsmt before the
   /// helper runs progress; 0 means one engine tick (BRIEF §3).
   uint64_t helper_quiet_ns = 0;
+  /// smtd's unix socket; empty: no smtd (sessions only from the test hook).
+  std::string smtd_socket;
+  /// Bound on an implicit OPEN through smtd; 0: 25 s.
+  int open_timeout_ms = 0;
 };
 
 }  // namespace smt::lib

@@ -25,6 +25,7 @@
 #include "lib/smt.h"
 #include "lib/smt_socket_link.h"
 #include "lib/smt_test_session.h"
+#include "lib/smtd_sessions.h"
 #include "link/raw_link.h"
 #include "link/unique_fd.h"
 #include "transport/engine.h"
@@ -107,6 +108,11 @@ struct smt_sock {
   std::unique_ptr<smt::Engine> engine;
   uint16_t port = 0;
   std::map<smt::SessionId, smt::lib::PeerAddr> peers;
+  // smtd's connection (null: sessions only from the test hook). While
+  // smtd_busy, one thread waits for OPEN with mu released and alone uses it.
+  std::unique_ptr<smt::lib::SmtdSessions> smtd;
+  bool smtd_busy = false;
+  std::condition_variable smtd_cv;
   std::deque<QueuedEvent> queue;
   std::vector<Waiter*> waiters;
   smt_socket_stats counters{};
@@ -128,6 +134,7 @@ struct smt_sock {
   UniqueFd timer;
   bool ready_set = false;
   uint64_t timer_armed = UINT64_MAX;
+  int epoll_smtd_fd = -1;
 
   ~smt_sock() {
     engine.reset();  // wipes the sessions' keys while the link still exists
@@ -135,9 +142,19 @@ struct smt_sock {
 
   // ---- everything below runs with mu held ----
 
+  // The engine's next timer, or smtd's next reconnect attempt if earlier.
+  uint64_t next_deadline() const {
+    uint64_t d = engine->next_deadline();
+    if (smtd && !smtd_busy) d = std::min(d, smtd->next_retry_ns());
+    return d;
+  }
+
   // Lets the engine work and moves what it delivered to the queue, waking a
-  // sleeping thread for each new message it waits for.
+  // sleeping thread for each new message it waits for. smtd's notifications
+  // come first: a session a peer just opened is installed before the receive
+  // batch that may carry its first packet.
   void progress(uint64_t token) {
+    if (smtd && !smtd_busy) smtd->poll();
     engine->progress();
     const size_t first_new = queue.size();
     while (auto ev = engine->next_event()) queue.push_back({std::move(*ev), token});
@@ -177,8 +194,21 @@ struct smt_sock {
       }
       ready_set = want_ready;
     }
+    if (smtd) {
+      const int sfd = smtd->fd();
+      if (sfd != epoll_smtd_fd) {
+        // The old fd left the set when it was closed; a new connection joins.
+        if (sfd >= 0) {
+          epoll_event ev{};
+          ev.events = EPOLLIN;
+          ev.data.fd = sfd;
+          epoll_ctl(epoll.get(), EPOLL_CTL_ADD, sfd, &ev);
+        }
+        epoll_smtd_fd = sfd;
+      }
+    }
     if (clock->is_virtual()) return;
-    uint64_t dl = engine->next_deadline();
+    uint64_t dl = next_deadline();
     const uint64_t now = clock->now_ns();
     // A deadline already past that progress() did not move would keep the fd
     // readable forever: look again a tick later instead of spinning.
@@ -200,7 +230,7 @@ struct smt_sock {
     if (--active != 0) return;
     last_exit_ns = clock->now_ns();
     if (!helper_waiting) return;
-    const uint64_t due = std::max(engine->next_deadline(), last_exit_ns + helper_quiet_ns);
+    const uint64_t due = std::max(next_deadline(), last_exit_ns + helper_quiet_ns);
     if (due < helper_wake_ns) {
       helper_waiting = false;
       helper_cv.notify_one();
@@ -256,7 +286,7 @@ void smt_sock::helper_main() {
       continue;
     }
     const uint64_t now = clock->now_ns();
-    const uint64_t due = std::max(engine->next_deadline(), last_exit_ns + helper_quiet_ns);
+    const uint64_t due = std::max(next_deadline(), last_exit_ns + helper_quiet_ns);
     if (now < due) {
       helper_wake_ns = due;
       helper_waiting = true;
@@ -276,6 +306,10 @@ void smt_sock::helper_main() {
 
 namespace {
 
+// Open timeout when the caller gives none: longer than smtd's own handshake
+// and open timeouts (10 s each by default), so smtd's answer comes first.
+constexpr int kDefaultOpenTimeoutMs = 25'000;
+
 smt_sock* make_socket(smt::link::Link* link, const smt::Clock* clock,
                       const smt::lib::SocketConfig& config,
                       std::unique_ptr<smt::link::Link> owned) {
@@ -285,6 +319,16 @@ smt_sock* make_socket(smt::link::Link* link, const smt::Clock* clock,
   s->link = link;
   s->clock = clock;
   s->engine = std::make_unique<smt::Engine>(*link, *clock, config.engine);
+  if (!config.smtd_socket.empty()) {
+    const int timeout = config.open_timeout_ms > 0 ? config.open_timeout_ms : kDefaultOpenTimeoutMs;
+    auto c =
+        smt::lib::SmtdSessions::connect(config.smtd_socket, timeout, *s->engine, s->peers, *clock);
+    if (!c.ok()) {
+      fail(c.error());
+      return nullptr;
+    }
+    s->smtd = std::move(*c);
+  }
   s->last_exit_ns = clock->now_ns();
   s->helper_quiet_ns = config.helper_quiet_ns != 0 ? config.helper_quiet_ns : config.engine.tick_ns;
   if (config.helper_thread && !clock->is_virtual()) {
@@ -343,15 +387,31 @@ smt_sock* smt_socket_raw(const struct smt_socket_opts* opts) {
     return nullptr;
   }
   smt::link::Link* raw = link->get();
-  return make_socket(raw, &smt::MonotonicClock::instance(), {}, std::move(*link));
+  smt::lib::SocketConfig config;
+  if (opts->smtd_socket == nullptr) {
+    config.smtd_socket = smt::lib::default_smtd_socket();
+  } else {
+    config.smtd_socket = opts->smtd_socket;  // "": no smtd
+  }
+  config.open_timeout_ms = static_cast<int>(std::min<uint32_t>(opts->open_timeout_ms, INT32_MAX));
+  return make_socket(raw, &smt::MonotonicClock::instance(), config, std::move(*link));
 }
 
 int smt_bind(smt_sock* sock, uint16_t port) {
   if (!usable(sock)) return -1;
-  if (port == 0) return fail(EINVAL, "smt_bind: port 0 (ephemeral ports come with smtd leases)");
   Call c(*sock);
-  if (sock->port != 0) return fail(EINVAL, "smt_bind: socket already bound");
-  sock->port = port;
+  smt_sock& s = *sock;
+  if (!s.smtd) {
+    if (port == 0) return fail(EINVAL, "smt_bind: port 0 (ephemeral ports need smtd)");
+    if (s.port != 0) return fail(EINVAL, "smt_bind: socket already bound");
+    s.port = port;
+    return 0;
+  }
+  while (s.smtd_busy) s.smtd_cv.wait(c.lock());
+  if (s.port != 0) return fail(EINVAL, "smt_bind: socket already bound");
+  auto got = s.smtd->lease(port);
+  if (!got.ok()) return fail(got.error().code, "smt_bind: " + got.error().message);
+  s.port = *got;
   return 0;
 }
 
@@ -389,12 +449,40 @@ int smt_session_open_test(smt_sock* sock, const struct sockaddr* peer, socklen_t
 
 namespace {
 
+// The session with `pa`, opened through smtd first if there is none
+// (CONTRACT §6). The OPEN wait runs with the socket's lock released and as
+// if outside libsmt, so the helper and other threads keep the engine going.
+smt::Result<smt::SessionId> session_or_open(smt_sock& s, Call& c, const smt::lib::PeerAddr& pa) {
+  if (auto sid = s.engine->find_session(pa.addr, pa.port)) return *sid;
+  if (!s.smtd) {
+    return smt::make_error(ENOTCONN, "no session with " + pa.to_string() +
+                                         " and no smtd to open one (socket made without smtd)");
+  }
+  while (s.smtd_busy) s.smtd_cv.wait(c.lock());
+  if (s.port == 0) {
+    auto got = s.smtd->lease(0);  // an unbound socket gets an ephemeral port, like UDP
+    if (!got.ok()) return got.error();
+    s.port = *got;
+  }
+  s.smtd->poll();  // the peer may have opened one to us meanwhile
+  if (auto sid = s.engine->find_session(pa.addr, pa.port)) return *sid;
+  s.smtd_busy = true;
+  s.left_call();
+  c.lock().unlock();
+  auto held = s.smtd->open_wait(pa);
+  c.lock().lock();
+  ++s.active;
+  s.smtd_busy = false;
+  s.smtd_cv.notify_all();
+  if (!held.ok()) return held.error();
+  return s.smtd->install(*held);
+}
+
 smt::Result<smt::SessionId> session_for(smt_sock& s, const smt::lib::PeerAddr& pa) {
   auto sid = s.engine->find_session(pa.addr, pa.port);
   if (!sid) {
     return smt::make_error(ENOTCONN, "no session with " + pa.to_string() +
-                                         " (smtd will open sessions; tests use "
-                                         "smt_session_open_test)");
+                                         " (smt_send_request opens one through smtd)");
   }
   return *sid;
 }
@@ -416,7 +504,7 @@ int smt_send_request(smt_sock* sock, const struct sockaddr* peer, socklen_t peer
   auto data = copy_in(buf, len);
   if (!data.ok()) return fail(data.error());
   Call c(*sock);
-  auto sid = session_for(*sock, *pa);
+  auto sid = session_or_open(*sock, c, *pa);
   if (!sid.ok()) return fail(sid.error());
   auto rid = sock->engine->send_request(*sid, std::move(*data));
   if (!rid.ok()) return fail(rid.error());
@@ -513,13 +601,15 @@ int smt_recv(smt_sock* sock, int flags, uint64_t id, struct smt_msg* out, int ti
     if (now >= end) return fail(ETIMEDOUT, "smt_recv: timed out");
     w.fd = thread_wake_fd();
     if (w.fd < 0) return fail(errno, std::string("smt_recv: eventfd: ") + strerror(errno));
-    const uint64_t wake = std::min(s.engine->next_deadline(), end);
+    const uint64_t wake = std::min(s.next_deadline(), end);
     w.signalled = false;
     s.waiters.push_back(&w);
     s.sync_fds();
+    // smtd's fd too: a PEER_CLOSED or a dropped connection is handled at once.
+    const int sfd = s.smtd && !s.smtd_busy ? s.smtd->fd() : -1;
     c.lock().unlock();
 
-    pollfd fds[2] = {{s.link->fd(), POLLIN, 0}, {w.fd, POLLIN, 0}};
+    pollfd fds[3] = {{s.link->fd(), POLLIN, 0}, {w.fd, POLLIN, 0}, {sfd, POLLIN, 0}};
     timespec ts{};
     timespec* tsp = nullptr;
     if (wake != UINT64_MAX) {
@@ -528,7 +618,7 @@ int smt_recv(smt_sock* sock, int flags, uint64_t id, struct smt_msg* out, int ti
       ts.tv_nsec = static_cast<long>(d % 1'000'000'000);
       tsp = &ts;
     }
-    const int r = ppoll(fds, 2, tsp, nullptr);
+    const int r = ppoll(fds, sfd >= 0 ? 3 : 2, tsp, nullptr);
     const int poll_errno = errno;
 
     c.lock().lock();
@@ -634,7 +724,27 @@ int smt_stats(smt_sock* sock, struct smt_socket_stats* out) {
   out->link_tx_packets = ls.tx_packets;
   out->link_tx_data_packets = ls.tx_data_packets;
   out->link_rx_packets = ls.rx_packets;
+  if (s.smtd) {
+    const smt::lib::SmtdCounters& sc = s.smtd->counters();
+    out->sessions_opened = sc.sessions_opened;
+    out->sessions_incoming = sc.sessions_incoming;
+    out->sessions_closed = sc.sessions_closed;
+    out->smtd_reconnects = sc.reconnects;
+    out->sessions_readopted = sc.readopted;
+    out->smtd_connected = s.smtd->connected() ? 1 : 0;
+  }
   return 0;
+}
+
+int smt_readopt(smt_sock* sock) {
+  if (!usable(sock)) return -1;
+  Call c(*sock);
+  smt_sock& s = *sock;
+  if (!s.smtd) return fail(EINVAL, "smt_readopt: socket made without smtd");
+  while (s.smtd_busy) s.smtd_cv.wait(c.lock());
+  auto n = s.smtd->readopt();
+  if (!n.ok()) return fail(n.error().code, "smt_readopt: " + n.error().message);
+  return *n;
 }
 
 int smt_close(smt_sock* sock) {

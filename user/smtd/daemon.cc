@@ -131,6 +131,10 @@ Status Daemon::start() {
     return make_error(ENAMETOOLONG, "socket path '" + opts_.socket_path + "' is empty or too long");
   }
   std::strcpy(sun.sun_path, opts_.socket_path.c_str());
+  if (auto slash = opts_.socket_path.rfind('/'); slash != 0 && slash != std::string::npos) {
+    // The default lives in /run/smt, which a fresh boot does not have.
+    ::mkdir(opts_.socket_path.substr(0, slash).c_str(), 0755);
+  }
   {
     // A socket file that accepts connections belongs to a running smtd.
     loader::UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));

@@ -34,7 +34,7 @@ namespace smt::smtd {
 struct DaemonOptions {
   std::string config_path;
   std::string state_dir = loader::kDefaultPinRoot;
-  std::string socket_path = "/run/smtd.sock";
+  std::string socket_path = "/run/smt/smtd.sock";  // libsmt's default too
   std::string keylog_path;
   /// On SIGTERM also close every session (default: leave them adoptable).
   bool close_sessions_on_exit = false;

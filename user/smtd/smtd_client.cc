@@ -83,6 +83,7 @@ Error SmtdClient::error_from(const std::vector<uint8_t>& msg) {
 Result<std::vector<uint8_t>> SmtdClient::call(void* req, size_t len, int timeout_ms) {
   uint32_t id = next_request_++;
   if (next_request_ == 0) next_request_ = 1;
+  last_error_ = {};
   auto* h = static_cast<smtd_app_hdr*>(req);
   h->request_id = id;
   if (Status s = send_raw({static_cast<const uint8_t*>(req), len}); !s) return s.error();

@@ -75,7 +75,7 @@ class SmtdClient {
   /// The next notification, waiting up to `timeout_ms` (ETIMEDOUT if none).
   Result<SmtdNotification> next_notification(int timeout_ms);
 
-  /// The details of the last error reply.
+  /// The details of the last request's error reply (err 0: it got none).
   const SmtdErrorInfo& last_error() const { return last_error_; }
   int fd() const { return fd_.get(); }
 

@@ -1,0 +1,411 @@
+// libsmt over smtd end to end (issue 4's engine tests): two smtds in two
+// network namespaces with separate pin roots and sockets, real libsmt sockets
+// over the raw IP link, sessions opened implicitly by the first request.
+//
+//   netns smtdA-<rand>                           netns smtdB-<rand>
+//   smtd A 10.77.0.1:7853  <---- TLS 1.3 ---->   smtd B 10.77.0.2:7853
+//   client socket(s) :40000 <-- SMT, IP 253 -->  server socket :5000
+//   (or smt-echo client)                          (thread of this test)
+#include "lib/smt.hpp"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "smt/wire.h"
+#include "smtd/map_store.h"
+#include "smtd/smtd_client.h"
+#include "smtd_harness.h"
+#include "support/netns.h"
+#include "support/test_support.h"
+
+namespace smt::smtd::test {
+namespace {
+
+constexpr uint16_t kServerPort = 5000;
+
+template <typename F>
+bool eventually(F f, int timeout_ms) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    if (f()) return true;
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+/// Answers every request with its own bytes until stopped.
+class EchoServer {
+ public:
+  explicit EchoServer(Socket& s) : s_(s), t_([this] { run(); }) {}
+  ~EchoServer() {
+    stop_ = true;
+    t_.join();
+  }
+  uint64_t served() const { return served_; }
+  /// While held, requests wait in the socket unanswered (RPCs stay in flight).
+  void hold(bool on) { hold_ = on; }
+
+ private:
+  void run() {
+    while (!stop_) {
+      if (hold_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      auto m = s_.recv(SMT_RECV_REQUEST, 0, 20);
+      if (!m.ok()) continue;
+      auto p = m->peer();
+      if (p.ok() && s_.reply(*p, m->id(), m->data()).ok()) ++served_;
+    }
+  }
+  Socket& s_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> hold_{false};
+  std::atomic<uint64_t> served_{0};
+  std::thread t_;
+};
+
+class LibsmtOverSmtdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SMT_REQUIRE_OR_SKIP(::geteuid() == 0, "needs root (network namespaces, BPF maps, raw IP)");
+    SMT_REQUIRE_OR_SKIP(have_bpffs(), "needs bpffs at /sys/fs/bpf");
+    SMT_REQUIRE_OR_SKIP(have_netns(), "needs ip netns and nsenter");
+    dir_ = make_temp_dir(&cleanup_, "lib");
+    ASSERT_FALSE(dir_.empty());
+    std::string out;
+    ASSERT_EQ(sh(smt_certs_tool() + " " + dir_ + "/certs hosta hostb", &out), 0) << out;
+    std::string err;
+    ASSERT_TRUE(make_netns_pair(&cleanup_, &ns_, &err)) << err;
+    pin_a_ = make_pin_root(&cleanup_, "la");
+    pin_b_ = make_pin_root(&cleanup_, "lb");
+  }
+  void TearDown() override {
+    a_.stop();
+    b_.stop();
+    cleanup_.run();
+  }
+
+  std::string sock_path(bool is_a) const { return dir_ + (is_a ? "/a.sock" : "/b.sock"); }
+
+  void start(bool is_a, const std::string& extra_local = "",
+             std::vector<std::string> extra_args = {}) {
+    const std::string me = is_a ? "a" : "b";
+    const std::string my_addr = is_a ? ns_.addr_a : ns_.addr_b;
+    const std::string peer_addr = is_a ? ns_.addr_b : ns_.addr_a;
+    const std::string host = is_a ? "hosta" : "hostb", peer = is_a ? "hostb" : "hosta";
+    const std::string conf = dir_ + "/" + me + ".conf";
+    std::ofstream(conf) << "[local]\naddress = " << my_addr << "\nlisten = " << my_addr
+                        << ":7853\ncertificate = " << dir_ << "/certs/" << host
+                        << ".crt\nkey = " << dir_ << "/certs/" << host << ".key\nca = " << dir_
+                        << "/certs/ca.crt\n"
+                        << extra_local << "\n[peer " << peer << "]\naddress = " << peer_addr
+                        << "\ncontrol = " << peer_addr << ":7853\nidentity = dns:" << peer
+                        << "\n\n[uid 0]\nports = any\nephemeral = yes\n";
+    SmtdProcess::Options o;
+    o.config = conf;
+    o.state_dir = is_a ? pin_a_ : pin_b_;
+    o.socket = sock_path(is_a);
+    o.netns = is_a ? ns_.a : ns_.b;
+    o.log = dir_ + "/" + me + ".log";
+    o.extra_args = std::move(extra_args);
+    std::string err;
+    ASSERT_TRUE((is_a ? a_ : b_).start(o, &err)) << err;
+  }
+
+  /// A libsmt socket in host A's or B's namespace, connected to its smtd.
+  std::optional<Socket> socket(bool is_a, uint16_t port) {
+    std::optional<Socket> out;
+    const std::string local = is_a ? ns_.addr_a : ns_.addr_b;
+    const std::string path = sock_path(is_a);
+    Status st = smt::test::run_in_netns(is_a ? ns_.a : ns_.b, [&] {
+      smt_socket_opts o{};
+      o.families = SMT_FAMILY_V4;
+      o.local_v4 = local.c_str();
+      o.smtd_socket = path.c_str();
+      o.open_timeout_ms = 15000;
+      auto s = Socket::raw(o);
+      EXPECT_TRUE(s.ok()) << s.error().message;
+      if (!s.ok()) return;
+      Status b = s->bind(port);
+      EXPECT_TRUE(b.ok()) << b.error().message;
+      if (b.ok()) out.emplace(std::move(*s));
+    });
+    EXPECT_TRUE(st.ok()) << st.error().message;
+    return out;
+  }
+
+  PeerAddr server() const { return PeerAddr::parse(ns_.addr_b, kServerPort).value(); }
+
+  /// One echo RPC; the error code, 0 on success.
+  int rpc(Socket& s, size_t size, int timeout_ms = 5000) {
+    std::vector<uint8_t> data(size, static_cast<uint8_t>(size));
+    auto id = s.send_request(server(), data);
+    if (!id.ok()) return id.error().code;
+    auto m = s.recv(SMT_RECV_RESPONSE, *id, timeout_ms);
+    if (!m.ok()) return m.error().code;
+    if (m->kind() != SMT_MSG_RESPONSE) return m->error();
+    return std::equal(m->data().begin(), m->data().end(), data.begin(), data.end()) ? 0 : EBADMSG;
+  }
+
+  smt_socket_stats stats(Socket& s) { return s.stats().value(); }
+
+  /// smtd's sessions as JSON (LIST).
+  std::string list(bool is_a) {
+    auto c = SmtdClient::connect(sock_path(is_a));
+    if (!c.ok()) return "";
+    auto j = c->list_json();
+    return j.ok() ? *j : "";
+  }
+
+  /// The pinned session entry of host A or B for (local port, peer port).
+  bool map_entry(bool is_a, uint16_t lport, uint16_t pport, smt_session_value* v) {
+    loader::UniqueFd fd(bpf_obj_get(((is_a ? pin_a_ : pin_b_) + "/" SMT_MAP_SESSIONS).c_str()));
+    if (!fd) return false;
+    smt_session_key k;
+    std::memset(&k, 0, sizeof k);
+    auto la = parse_addr(is_a ? ns_.addr_a : ns_.addr_b).value();
+    auto pa = parse_addr(is_a ? ns_.addr_b : ns_.addr_a).value();
+    std::memcpy(k.local_addr, la.data(), 16);
+    std::memcpy(k.remote_addr, pa.data(), 16);
+    k.local_port = htons(lport);
+    k.remote_port = htons(pport);
+    return bpf_map_lookup_elem(fd.get(), &k, v) == 0;
+  }
+
+  Cleanup cleanup_;
+  std::string dir_, pin_a_, pin_b_;
+  NetnsPair ns_;
+  SmtdProcess a_, b_;
+};
+
+// "LABEL SERIAL ..." lines of a key log: serial -> secret hex, per label.
+std::map<std::string, std::string> keylog_secrets(const std::string& text,
+                                                  const std::string& label) {
+  std::map<std::string, std::string> out;
+  std::regex re(label + " ([0-9]+) \\S+ \\S+ \\d+ \\w+ ([0-9a-f]+)");
+  for (std::sregex_iterator it(text.begin(), text.end(), re), end; it != end; ++it) {
+    out[(*it)[1].str()] = (*it)[2].str();
+  }
+  return out;
+}
+
+TEST_F(LibsmtOverSmtdTest, ApplicationThatExitsHasItsSessionsClosedOnBothHostsAndNextKeysDiffer) {
+  start(true, "", {"--keylog", dir_ + "/a.keylog"});
+  start(false);
+  auto srv = socket(false, kServerPort);
+  ASSERT_TRUE(srv.has_value());
+  EchoServer echo(*srv);
+
+  // An application (smt-echo, its own process) opens a session by sending,
+  // runs its RPCs and exits without closing anything.
+  const std::string client = std::string("nsenter --net=/run/netns/") + ns_.a + " " +
+                             SMT_ECHO_PATH + " client --peer " + ns_.addr_b + " --port 5000" +
+                             " --local-port 40000 --sizes 64,70000 --count 5 --smtd " +
+                             sock_path(true);
+  std::string out;
+  ASSERT_EQ(sh(client, &out), 0) << out << a_.log() << b_.log();
+  EXPECT_NE(out.find("peer identity dns:hostb"), std::string::npos) << out;
+  EXPECT_NE(out.find("10 rpcs, 0 failed, 0 mismatched"), std::string::npos) << out;
+
+  auto first = keylog_secrets(read_text(dir_ + "/a.keylog"), "SMT_I_AP_0");
+  ASSERT_EQ(first.size(), 1u) << read_text(dir_ + "/a.keylog");
+  const std::string serial = first.begin()->first;
+  // Both hosts close the session: LIST shows it nowhere, both map entries go,
+  // and the server's socket dropped it from its engine.
+  smt_session_value v;
+  EXPECT_TRUE(eventually(
+      [&] {
+        return list(true).find("\"serial\": " + serial) == std::string::npos &&
+               list(false).find("\"serial\": " + serial) == std::string::npos;
+      },
+      5000))
+      << list(true) << list(false);
+  EXPECT_FALSE(map_entry(true, 40000, kServerPort, &v));
+  EXPECT_FALSE(map_entry(false, kServerPort, 40000, &v));
+  EXPECT_TRUE(eventually([&] { return stats(*srv).sessions_closed == 1; }, 5000));
+  EXPECT_EQ(stats(*srv).sessions_incoming, 1u);
+  EXPECT_NE(a_.log().find("gone (the application closed its connection): closed 1 sessions"),
+            std::string::npos)
+      << a_.log();
+
+  // The same application again: a new session with a new serial and new keys,
+  // traffic and control keys alike.
+  out.clear();
+  ASSERT_EQ(sh(client, &out), 0) << out;
+  const std::string log = read_text(dir_ + "/a.keylog");
+  auto ap = keylog_secrets(log, "SMT_I_AP_0"), ctl = keylog_secrets(log, "SMT_I_CTL");
+  ASSERT_EQ(ap.size(), 2u) << log;
+  ASSERT_EQ(ctl.size(), 2u) << log;
+  EXPECT_NE(ap.begin()->second, ap.rbegin()->second);
+  EXPECT_NE(ctl.begin()->second, ctl.rbegin()->second);
+  EXPECT_TRUE(eventually([&] { return stats(*srv).sessions_closed == 2; }, 5000));
+}
+
+TEST_F(LibsmtOverSmtdTest, KilledSmtdLosesNoRpcInFlightAndItsRestartIsReadopted) {
+  start(true);
+  start(false);
+  auto srv = socket(false, kServerPort);
+  ASSERT_TRUE(srv.has_value());
+  EchoServer echo(*srv);
+  auto cli = socket(true, 40000);
+  ASSERT_TRUE(cli.has_value());
+  ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();  // opens the session
+  EXPECT_EQ(stats(*cli).sessions_opened, 1u);
+
+  // 100 RPCs in flight (the server holds its answers), then smtd A dies
+  // without a word.
+  echo.hold(true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // its last recv has returned
+  std::vector<uint64_t> ids;
+  std::vector<uint8_t> data(20000);
+  for (int i = 0; i < 100; ++i) {
+    data[0] = static_cast<uint8_t>(i);
+    auto id = cli->send_request(server(), data);
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    ids.push_back(*id);
+  }
+  const pid_t old_pid = a_.pid();
+  a_.signal(SIGKILL);
+  ASSERT_EQ(a_.wait_exit(5000), -1);
+  EXPECT_EQ(stats(*cli).rpcs_active, 100u) << "every RPC was in flight when smtd died";
+  echo.hold(false);
+  size_t ok = 0;
+  for (int i = 0; i < 100; ++i) {
+    auto m = cli->recv(SMT_RECV_RESPONSE, ids[i], 10000);
+    ASSERT_TRUE(m.ok()) << "rpc " << i << ": " << m.error().message;
+    ASSERT_EQ(m->kind(), SMT_MSG_RESPONSE) << "rpc " << i << ": " << strerror(m->error());
+    ok += m->data().size() == data.size() && m->data()[0] == static_cast<uint8_t>(i);
+  }
+  EXPECT_EQ(ok, 100u);
+  EXPECT_EQ(stats(*cli).smtd_connected, 0u) << "the socket noticed smtd was gone";
+  EXPECT_EQ(rpc(*cli, 64), 0) << "the session works without smtd";
+
+  // smtd comes back: the socket reconnects and re-adopts on its own (helper
+  // thread), and nothing in the engine changes.
+  start(true);
+  ASSERT_NE(a_.pid(), old_pid);
+  ASSERT_TRUE(eventually([&] { return stats(*cli).sessions_readopted == 1; }, 5000)) << a_.log();
+  EXPECT_EQ(stats(*cli).smtd_reconnects, 1u);
+  EXPECT_TRUE(a_.wait_log("re-adopted session serial", 1000)) << a_.log();
+  const std::string listed = list(true);
+  EXPECT_NE(listed.find("\"state\": \"live\""), std::string::npos) << listed;
+  EXPECT_NE(listed.find("\"owner_pid\": " + std::to_string(::getpid())), std::string::npos)
+      << listed;
+  EXPECT_EQ(rpc(*cli, 64), 0);
+  EXPECT_EQ(stats(*cli).sessions_closed, 0u);
+  EXPECT_EQ(stats(*cli).rpcs_failed, 0u);
+
+  // A new session through the restarted smtd works.
+  auto cli2 = socket(true, 40001);
+  ASSERT_TRUE(cli2.has_value());
+  EXPECT_EQ(rpc(*cli2, 1000), 0) << a_.log() << b_.log();
+  EXPECT_EQ(stats(*cli2).sessions_opened, 1u);
+  auto ident = cli2->peer_identity(server());
+  ASSERT_TRUE(ident.ok());
+  EXPECT_EQ(*ident, "dns:hostb");
+}
+
+TEST_F(LibsmtOverSmtdTest, PeerSmtdRestartKeepsSessionsWorkingUntilIdleExpiry) {
+  start(true, "idle_timeout = 2\n");
+  start(false);
+  auto srv = socket(false, kServerPort);
+  ASSERT_TRUE(srv.has_value());
+  EchoServer echo(*srv);
+  auto cli = socket(true, 40000);
+  ASSERT_TRUE(cli.has_value());
+  ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();
+
+  // The peer's smtd restarts: RPCs complete while it is down and after; the
+  // server re-adopts; the channel comes back, so nothing goes idle.
+  b_.signal(SIGKILL);
+  ASSERT_EQ(b_.wait_exit(5000), -1);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(rpc(*cli, 5000), 0) << i;
+  start(false);
+  ASSERT_TRUE(eventually([&] { return stats(*srv).sessions_readopted == 1; }, 5000)) << b_.log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));  // > idle_timeout
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(rpc(*cli, 5000), 0) << i;
+  EXPECT_EQ(stats(*cli).sessions_closed, 0u) << a_.log();
+  smt_session_value v;
+  EXPECT_TRUE(map_entry(true, 40000, kServerPort, &v));
+
+  // Now it stays down: the session keeps working until A's idle expiry
+  // closes it on A (PEER_CLOSED to the client socket, map entry deleted).
+  ASSERT_EQ(b_.stop(), 0);
+  const auto down = std::chrono::steady_clock::now();
+  EXPECT_EQ(rpc(*cli, 5000), 0) << "still working with the peer's smtd down";
+  ASSERT_TRUE(eventually(
+      [&] {
+        (void)cli->recv(SMT_RECV_RESPONSE, 0, 20);  // lets the socket read smtd's notices
+        return stats(*cli).sessions_closed == 1;
+      },
+      8000))
+      << a_.log();
+  const double after_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - down).count();
+  EXPECT_GE(after_s, 1.0) << "closed by idle expiry (2 s), not at once";
+  EXPECT_NE(a_.log().find("closed (idle)"), std::string::npos) << a_.log();
+  EXPECT_FALSE(map_entry(true, 40000, kServerPort, &v));
+  // The next request tries a new session and fails fast instead of hanging.
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(rpc(*cli, 64), ECONNREFUSED);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(12));
+
+  // B's smtd returns: A's CLOSE reaches it, and the server's session goes too.
+  start(false);
+  EXPECT_TRUE(eventually([&] { return !map_entry(false, kServerPort, 40000, &v); }, 8000))
+      << b_.log();
+  EXPECT_TRUE(eventually([&] { return stats(*srv).sessions_closed == 1; }, 5000)) << b_.log();
+}
+
+TEST_F(LibsmtOverSmtdTest, ForkedChildDoesNotKeepTheParentsSessionsOpen) {
+  start(true);
+  start(false);
+  auto srv = socket(false, kServerPort);
+  ASSERT_TRUE(srv.has_value());
+  EchoServer echo(*srv);
+  auto cli = socket(true, 40000);
+  ASSERT_TRUE(cli.has_value());
+  ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();
+  ASSERT_NE(list(true).find("\"local_port\": 40000"), std::string::npos);
+
+  // A child inherits the process's fds, smtd's connection included; it must
+  // not keep the parent's sessions alive once the parent lets go of them.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::sleep(3);
+    ::_exit(0);
+  }
+  cli.reset();  // smt_close: the connection ends, smtd closes the session
+  EXPECT_TRUE(eventually(
+      [&] { return list(true).find("\"local_port\": 40000") == std::string::npos; }, 1500))
+      << list(true);
+  ::kill(child, SIGKILL);
+  int st = 0;
+  ::waitpid(child, &st, 0);
+}
+
+}  // namespace
+}  // namespace smt::smtd::test

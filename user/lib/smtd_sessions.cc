@@ -1,0 +1,254 @@
+#include "lib/smtd_sessions.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <set>
+
+namespace smt::lib {
+namespace {
+
+// How often a socket whose smtd went away tries to reconnect.
+constexpr uint64_t kRetryNs = 100'000'000;
+// Replies to LEASE and ADOPT come from the local smtd without a round trip.
+constexpr int kLocalTimeoutMs = 5000;
+
+bool connection_lost(int code) {
+  return code == ECONNRESET || code == EPIPE || code == ENOTCONN || code == ETIMEDOUT;
+}
+
+// Every smtd connection of this process. A forked child closes its copies at
+// once (CONTRACT §2: sessions belong to the process that opened them): smtd
+// must see the connection end when the parent does, not when the last child
+// that inherited the fd exits.
+std::mutex g_fds_mu;
+std::set<int>& smtd_fds() {
+  static std::set<int> fds;
+  return fds;
+}
+void fork_prepare() { g_fds_mu.lock(); }
+void fork_parent() { g_fds_mu.unlock(); }
+void fork_child() {
+  for (int fd : smtd_fds()) ::close(fd);
+  smtd_fds().clear();
+  g_fds_mu.unlock();
+}
+void track_fd(int fd) {
+  static std::once_flag once;
+  std::call_once(once, [] { pthread_atfork(fork_prepare, fork_parent, fork_child); });
+  std::lock_guard<std::mutex> lk(g_fds_mu);
+  smtd_fds().insert(fd);
+}
+void untrack_fd(int fd) {
+  std::lock_guard<std::mutex> lk(g_fds_mu);
+  smtd_fds().erase(fd);
+}
+
+}  // namespace
+
+SmtdSessions::~SmtdSessions() { set_client(std::nullopt); }
+
+void SmtdSessions::set_client(std::optional<smtd::SmtdClient> c) {
+  if (client_) untrack_fd(client_->fd());
+  client_ = std::move(c);
+  if (client_) track_fd(client_->fd());
+}
+
+std::string default_smtd_socket() {
+  const char* env = std::getenv("SMT_SMTD_SOCKET");
+  if (env != nullptr && env[0] != '\0') return env;
+  return "/run/smt/smtd.sock";
+}
+
+Result<std::unique_ptr<SmtdSessions>> SmtdSessions::connect(const std::string& path,
+                                                            int open_timeout_ms, Engine& engine,
+                                                            std::map<SessionId, PeerAddr>& peers,
+                                                            const Clock& clock) {
+  auto c = smtd::SmtdClient::connect(path);
+  if (!c.ok()) return c.error();
+  std::unique_ptr<SmtdSessions> s(new SmtdSessions(path, open_timeout_ms, engine, peers, clock));
+  s->set_client(std::move(*c));
+  return s;
+}
+
+Result<uint16_t> SmtdSessions::lease(uint16_t port) {
+  if (!client_) {
+    if (Status st = reconnect(); !st) return make_error(ECONNREFUSED, st.error().message);
+  }
+  auto got = client_->lease(port);
+  if (!got.ok()) {
+    if (connection_lost(got.error().code)) disconnected();
+    return got.error();
+  }
+  port_ = *got;
+  ephemeral_ = port == 0;
+  return *got;
+}
+
+Result<smtd::HeldSession> SmtdSessions::open_wait(const PeerAddr& peer) {
+  if (!client_) {
+    if (Status st = reconnect(); !st) return make_error(ECONNREFUSED, st.error().message);
+  }
+  auto held = client_->open(peer.addr, peer.port, port_, 0, open_timeout_ms_);
+  if (held.ok()) return held;
+  const Error& e = held.error();
+  const std::string what = "opening a session with " + peer.to_string() + " through smtd: ";
+  if (e.code == ECONNRESET || e.code == EPIPE) {
+    disconnected();
+    return make_error(ECONNREFUSED, what + "smtd went away (" + e.message + ")");
+  }
+  if (e.code == ETIMEDOUT && client_->last_error().err == 0) {
+    // No answer within our bound (longer than smtd's own handshake and open
+    // timeouts). The connection stays: dropping it would close every session.
+    return make_error(ECONNREFUSED, what + "no answer from smtd within " +
+                                        std::to_string(open_timeout_ms_) + " ms");
+  }
+  switch (e.code) {
+    case ECONNREFUSED:
+    case EHOSTUNREACH:
+    case ETIMEDOUT:
+    case ECONNABORTED:
+      return make_error(ECONNREFUSED, what + e.message);
+    default:
+      return make_error(e.code, what + e.message);
+  }
+}
+
+Result<SessionId> SmtdSessions::install(smtd::HeldSession& held) {
+  if (!held.has_secrets) return make_error(EPROTO, "smtd handed over a session without secrets");
+  if (held.local_port != port_) {
+    return make_error(EPROTO, "smtd handed over a session for port " +
+                                  std::to_string(held.local_port) + ", this socket has " +
+                                  std::to_string(port_));
+  }
+  SessionParams p;
+  p.local_addr = held.local_addr;
+  p.local_port = held.local_port;
+  p.peer_addr = held.peer_addr;
+  p.peer_port = held.peer_port;
+  p.suite = held.suite;
+  p.initiator = held.initiator;
+  p.serial = held.serial;
+  p.initiator_secret = held.secret_i_0;
+  p.responder_secret = held.secret_r_0;
+  p.initiator_ctl = held.k_ctl_i;
+  p.responder_ctl = held.k_ctl_r;
+  p.peer_identity = held.peer_identity;
+  // smtd replaced a session we still hold under the same name (its
+  // PEER_CLOSED is behind us): the old one is gone on both hosts.
+  if (auto old = engine_.find_session(held.peer_addr, held.peer_port)) close_held(*old);
+  auto sid = engine_.add_session(p);
+  if (!sid.ok()) return sid.error();
+  peers_[*sid] = PeerAddr{held.peer_addr, held.peer_port};
+  held_[*sid] = Held{held.serial, held.holder_token};
+  if (held.initiator) {
+    ++counters_.sessions_opened;
+  } else {
+    ++counters_.sessions_incoming;
+  }
+  return *sid;
+}
+
+void SmtdSessions::close_held(SessionId sid) {
+  engine_.close_session(sid);
+  held_.erase(sid);
+  ++counters_.sessions_closed;
+}
+
+void SmtdSessions::on_peer_closed(const smtd_app_close& c) {
+  PeerAddr peer;
+  std::memcpy(peer.addr.data(), c.peer_addr, 16);
+  peer.port = c.peer_port;
+  auto sid = engine_.find_session(peer.addr, peer.port);
+  if (!sid) return;
+  auto it = held_.find(*sid);
+  // A late notice about an earlier session with the same name changes nothing.
+  if (it == held_.end() || it->second.serial != c.serial) return;
+  close_held(*sid);
+}
+
+void SmtdSessions::poll() {
+  if (!client_) {
+    if (clock_.now_ns() >= retry_at_ns_) (void)reconnect();
+    if (!client_) return;
+  }
+  for (;;) {
+    auto n = client_->next_notification(0);
+    if (!n.ok()) {
+      if (n.error().code == ETIMEDOUT) return;  // nothing waiting
+      if (n.error().code == EPROTO) continue;   // a late reply or a bad message: skip it
+      disconnected();
+      return;
+    }
+    if (n->kind == smtd::SmtdNotification::Kind::kPeerClosed) {
+      on_peer_closed(n->closed);
+      continue;
+    }
+    // INCOMING. The peer sends only after READY, which smtd sends after this
+    // message, so installing it before the next receive batch loses nothing.
+    auto sid = install(n->session);
+    if (!sid.ok()) {
+      // We cannot hold it; tell smtd so that the peer hears of it.
+      (void)client_->close(n->session.peer_addr, n->session.peer_port, n->session.local_port);
+    }
+  }
+}
+
+void SmtdSessions::disconnected() {
+  set_client(std::nullopt);
+  retry_at_ns_ = clock_.now_ns();  // the first retry comes at once; later ones every kRetryNs
+}
+
+Status SmtdSessions::reconnect() {
+  retry_at_ns_ = clock_.now_ns() + kRetryNs;
+  auto c = smtd::SmtdClient::connect(path_);
+  if (!c.ok()) return c.error();
+  set_client(std::move(*c));
+  ++counters_.reconnects;
+  // Re-adopt every session with its token: the engine kept its keys, so
+  // nothing in flight notices. smtd closes (and tells the peer about) what
+  // we cannot re-adopt; we close it here too.
+  int adopted = 0;
+  for (auto it = held_.begin(); it != held_.end();) {
+    auto r = client_->adopt(it->second.token);
+    if (r.ok() && r->serial == it->second.serial) {
+      ++adopted;
+      ++it;
+      continue;
+    }
+    if (!r.ok() && connection_lost(r.error().code)) {
+      disconnected();
+      return r.error();
+    }
+    const SessionId sid = it->first;
+    ++it;
+    close_held(sid);
+  }
+  counters_.readopted += adopted;
+  // ADOPT re-attached the port's lease; without a session, lease it again.
+  if (adopted == 0 && port_ != 0) {
+    auto l = client_->lease(port_);
+    if (!l.ok() && connection_lost(l.error().code)) {
+      disconnected();
+      return l.error();
+    }
+  }
+  return {};
+}
+
+Result<int> SmtdSessions::readopt() {
+  if (client_) {
+    poll();  // notices a dropped connection
+    if (client_) return 0;
+  }
+  const uint64_t before = counters_.readopted;
+  if (Status st = reconnect(); !st) return make_error(ECONNREFUSED, st.error().message);
+  return static_cast<int>(counters_.readopted - before);
+}
+
+}  // namespace smt::lib
