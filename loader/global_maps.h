@@ -14,7 +14,7 @@
 #include <string>
 
 #include "common/result.h"
-#include "loader/unique_fd.h"
+#include "common/unique_fd.h"
 
 struct bpf_object;
 

@@ -169,7 +169,7 @@ class IndependentClientTest : public ::testing::Test {
     EXPECT_EQ(smt::test::hex(s.k_ctl_r.data(), 16), kr);
 
     // The pinned entry: smtd is the responder, so it tags with k_ctl_r.
-    loader::UniqueFd fd(bpf_obj_get((pin_ + "/" SMT_MAP_SESSIONS).c_str()));
+    UniqueFd fd(bpf_obj_get((pin_ + "/" SMT_MAP_SESSIONS).c_str()));
     ASSERT_TRUE(fd);
     smt_session_key k;
     std::memset(&k, 0, sizeof k);

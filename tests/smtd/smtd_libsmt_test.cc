@@ -181,7 +181,7 @@ class LibsmtOverSmtdTest : public ::testing::Test {
 
   /// The pinned session entry of host A or B for (local port, peer port).
   bool map_entry(bool is_a, uint16_t lport, uint16_t pport, smt_session_value* v) {
-    loader::UniqueFd fd(bpf_obj_get(((is_a ? pin_a_ : pin_b_) + "/" SMT_MAP_SESSIONS).c_str()));
+    UniqueFd fd(bpf_obj_get(((is_a ? pin_a_ : pin_b_) + "/" SMT_MAP_SESSIONS).c_str()));
     if (!fd) return false;
     smt_session_key k;
     std::memset(&k, 0, sizeof k);

@@ -125,7 +125,7 @@ class TwoHostTest : public ::testing::Test {
   /// The pinned session entry of `pin` for (local, peer), if any.
   bool lookup(const std::string& pin, const std::string& local, uint16_t lport,
               const std::string& peer, uint16_t pport, smt_session_value* v) {
-    loader::UniqueFd fd(bpf_obj_get((pin + "/" SMT_MAP_SESSIONS).c_str()));
+    UniqueFd fd(bpf_obj_get((pin + "/" SMT_MAP_SESSIONS).c_str()));
     if (!fd) return false;
     smt_session_key k;
     std::memset(&k, 0, sizeof k);

@@ -65,7 +65,7 @@ Status run_checked(const std::string& cmd) {
 }
 
 Status run_in_netns(const std::string& ns, const std::function<void()>& fn) {
-  link::UniqueFd nsfd(open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd nsfd(open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC));
   if (!nsfd.valid()) return make_error(errno, "open /run/netns/" + ns + ": " + strerror(errno));
   Status st;
   std::thread t([&] {
@@ -169,7 +169,7 @@ Status Topology::build(const TopologyOptions& opts) {
 }
 
 Result<std::unique_ptr<IpCapture>> IpCapture::open(const std::string& ns, uint8_t protocol) {
-  link::UniqueFd fd;
+  UniqueFd fd;
   int err = 0;
   Status st = run_in_netns(ns, [&] {
     fd.reset(socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL)));

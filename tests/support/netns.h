@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "link/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace smt::test {
 
@@ -141,9 +141,9 @@ class IpCapture {
   uint64_t kernel_drops();
 
  private:
-  IpCapture(link::UniqueFd fd, uint8_t protocol) : fd_(std::move(fd)), protocol_(protocol) {}
+  IpCapture(UniqueFd fd, uint8_t protocol) : fd_(std::move(fd)), protocol_(protocol) {}
   void parse(const uint8_t* p, size_t n, int ifindex);
-  link::UniqueFd fd_;
+  UniqueFd fd_;
   uint8_t protocol_;
   uint64_t drops_ = 0;
   std::vector<CapturedIp> packets_;

@@ -27,10 +27,10 @@
 #include "lib/smt_test_session.h"
 #include "lib/smtd_sessions.h"
 #include "link/raw_link.h"
-#include "link/unique_fd.h"
+#include "common/unique_fd.h"
 #include "transport/engine.h"
 
-using smt::link::UniqueFd;
+using smt::UniqueFd;
 
 namespace {
 

@@ -44,7 +44,7 @@
 
 #include "common/result.h"
 #include "link/link.h"
-#include "link/unique_fd.h"
+#include "common/unique_fd.h"
 #include "transport/clock.h"
 
 namespace smt::link {

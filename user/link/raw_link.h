@@ -26,7 +26,7 @@
 
 #include "common/result.h"
 #include "link/link.h"
-#include "link/unique_fd.h"
+#include "common/unique_fd.h"
 #include "smt/wire.h"
 
 namespace smt::link {

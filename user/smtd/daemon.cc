@@ -38,7 +38,7 @@ void notify_systemd(const char* state) {
   if (path == nullptr || path[0] == '\0' || std::strlen(path) >= sizeof(sockaddr_un::sun_path)) {
     return;
   }
-  loader::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd) return;
   sockaddr_un sun{};
   sun.sun_family = AF_UNIX;
@@ -137,7 +137,7 @@ Status Daemon::start() {
   }
   {
     // A socket file that accepts connections belongs to a running smtd.
-    loader::UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0) {
       return make_error(EADDRINUSE, "another smtd is serving " + opts_.socket_path);
     }
@@ -291,7 +291,7 @@ void Daemon::on_accept() {
     int fd = ::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
-    loader::UniqueFd owned(fd);
+    UniqueFd owned(fd);
     auto from = from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
     if (!from) continue;
     std::vector<std::string> ids;

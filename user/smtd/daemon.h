@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "loader/unique_fd.h"
+#include "common/unique_fd.h"
 #include "smtd/app_protocol.h"
 #include "smtd/config.h"
 #include "smtd/key_arena.h"
@@ -91,7 +91,7 @@ class Daemon {
   };
   struct App {
     uint32_t id = 0;
-    loader::UniqueFd fd;
+    UniqueFd fd;
     uint32_t uid = 0;
     uint32_t pid = 0;
   };
@@ -158,7 +158,7 @@ class Daemon {
   std::unique_ptr<KeyArena> arena_;
   std::optional<MapStore> maps_;
   Keylog keylog_;
-  loader::UniqueFd epoll_, signal_fd_, listen_fd_, unix_fd_;
+  UniqueFd epoll_, signal_fd_, listen_fd_, unix_fd_;
   bool running_ = true;
   Clock::time_point start_time_{};
   Clock::time_point last_tick_{};

@@ -56,7 +56,7 @@ void Daemon::on_app_accept() {
   for (;;) {
     int fd = ::accept4(unix_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
-    loader::UniqueFd owned(fd);
+    UniqueFd owned(fd);
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {

@@ -29,12 +29,12 @@ std::vector<K> all_keys(int fd) {
   return keys;
 }
 
-Result<loader::UniqueFd> open_holders(const std::string& root) {
+Result<UniqueFd> open_holders(const std::string& root) {
   const std::string path = root + "/" + SMTD_MAP_HOLDERS;
   for (int attempt = 0; attempt < 3; ++attempt) {
     int fd = bpf_obj_get(path.c_str());
     if (fd >= 0) {
-      loader::UniqueFd owned(fd);
+      UniqueFd owned(fd);
       struct bpf_map_info info;
       std::memset(&info, 0, sizeof info);
       uint32_t len = sizeof info;
@@ -58,7 +58,7 @@ Result<loader::UniqueFd> open_holders(const std::string& root) {
     int created = bpf_map_create(BPF_MAP_TYPE_HASH, SMTD_MAP_HOLDERS, sizeof(smt_session_key),
                                  sizeof(smtd_holder_record), SMT_SESSIONS_MAX, &opts);
     if (created < 0) return map_error("creating", path);
-    loader::UniqueFd owned(created);
+    UniqueFd owned(created);
     if (bpf_obj_pin(created, path.c_str()) == 0) return owned;
     if (errno != EEXIST) return map_error("pinning", path);
     // Another smtd pinned it first: open theirs.

@@ -59,10 +59,10 @@ class MapStore {
   const std::string& pin_root() const { return maps_.pin_root(); }
 
  private:
-  MapStore(loader::GlobalMaps m, loader::UniqueFd h)
+  MapStore(loader::GlobalMaps m, UniqueFd h)
       : maps_(std::move(m)), holders_(std::move(h)) {}
   loader::GlobalMaps maps_;
-  loader::UniqueFd holders_;
+  UniqueFd holders_;
 };
 
 }  // namespace smt::smtd

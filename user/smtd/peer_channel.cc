@@ -54,7 +54,7 @@ Result<std::unique_ptr<PeerChannel>> PeerChannel::connect(SSL_CTX* ctx, const En
   return ch;
 }
 
-Result<std::unique_ptr<PeerChannel>> PeerChannel::accept(SSL_CTX* ctx, loader::UniqueFd fd,
+Result<std::unique_ptr<PeerChannel>> PeerChannel::accept(SSL_CTX* ctx, UniqueFd fd,
                                                          const Endpoint& from,
                                                          std::vector<std::string> any_configured,
                                                          bool mutual_tls, KeyArena* arena) {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "loader/unique_fd.h"
+#include "common/unique_fd.h"
 #include "record/key_schedule.h"
 #include "smtd/address.h"
 #include "smtd/key_arena.h"
@@ -48,7 +48,7 @@ class PeerChannel {
                                                       std::vector<std::string> allowed,
                                                       SSL_SESSION* resume, KeyArena* arena);
   /// Wraps an accepted socket; `any_configured` are all identities of all peers.
-  static Result<std::unique_ptr<PeerChannel>> accept(SSL_CTX* ctx, loader::UniqueFd fd,
+  static Result<std::unique_ptr<PeerChannel>> accept(SSL_CTX* ctx, UniqueFd fd,
                                                      const Endpoint& from,
                                                      std::vector<std::string> any_configured,
                                                      bool mutual_tls, KeyArena* arena);
@@ -105,7 +105,7 @@ class PeerChannel {
   uint64_t id_ = 0;
   Role role_ = Role::kClient;
   State state_ = State::kConnecting;
-  loader::UniqueFd fd_;
+  UniqueFd fd_;
   SslPtr ssl_;
   TlsPeerState tls_state_;
   KeyArena* arena_ = nullptr;

@@ -36,7 +36,7 @@ Result<SmtdClient> SmtdClient::connect(const std::string& socket_path) {
     return make_error(ENAMETOOLONG, "socket path too long: " + socket_path);
   }
   std::strcpy(sun.sun_path, socket_path.c_str());
-  loader::UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   if (!fd) return make_error(errno, "socket failed");
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
     int e = errno;

@@ -13,7 +13,7 @@
 
 #include "common/result.h"
 #include "common/secure_bytes.h"
-#include "loader/unique_fd.h"
+#include "common/unique_fd.h"
 #include "record/key_schedule.h"
 #include "smtd/address.h"
 #include "smtd/app_protocol.h"
@@ -85,12 +85,12 @@ class SmtdClient {
   Result<std::vector<uint8_t>> recv_raw(int timeout_ms);
 
  private:
-  explicit SmtdClient(loader::UniqueFd fd) : fd_(std::move(fd)) {}
+  explicit SmtdClient(UniqueFd fd) : fd_(std::move(fd)) {}
   /// Sends `req` and waits for the reply with its request id.
   Result<std::vector<uint8_t>> call(void* req, size_t len, int timeout_ms);
   Error error_from(const std::vector<uint8_t>& msg);
 
-  loader::UniqueFd fd_;
+  UniqueFd fd_;
   uint32_t next_request_ = 1;
   std::deque<std::vector<uint8_t>> notes_;
   SmtdErrorInfo last_error_;

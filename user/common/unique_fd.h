@@ -5,7 +5,7 @@
 
 #include <utility>
 
-namespace smt::loader {
+namespace smt {
 
 class UniqueFd {
  public:
@@ -38,4 +38,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace smt::loader
+}  // namespace smt
