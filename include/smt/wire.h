@@ -242,6 +242,74 @@ struct smt_port_lease_value {
 
 #define SMT_LEASE_F_EPHEMERAL 0x01
 
+/* ---- XDP receive program maps (bpf/xdp_maps.bpf.h, docs/xdp.md) ---------
+ * Per interface (pinned under <root>/if-<ifindex>/ by the loader):
+ *   xsks_map: XSKMAP, key rx queue index, value AF_XDP socket fd.
+ *   stats_percpu: PERCPU_ARRAY, key enum smt_xdp_stat, value __u64 count.
+ *   session_mac_fail_percpu: LRU_PERCPU_HASH, key smt_session_key, value
+ *     __u64 tag failures of that session.
+ * Shared by every interface of an instance:
+ *   grant_tables: HASH_OF_MAPS, key owner_id (smt_session_value.owner_id),
+ *     value the owner's table: an mmapable ARRAY of SMT_OWNER_TABLE_SESSIONS
+ *     struct smt_owner_table_entry, indexed by session_slot. */
+#define SMT_MAP_XSKS "xsks_map"
+#define SMT_MAP_XDP_STATS "stats_percpu"
+#define SMT_MAP_SESSION_MAC_FAIL "session_mac_fail_percpu"
+#define SMT_MAP_GRANT_TABLES "grant_tables"
+#define SMT_XSK_QUEUES_MAX 64
+#define SMT_OWNERS_MAX 4096
+#define SMT_OWNER_TABLE_SESSIONS 1024
+#define SMT_GRANT_SLOTS_PER_SESSION 15
+
+/* What the XDP program did with a frame. Every frame increments exactly one
+ * PASS_*, REDIRECT_* or DROP_* counter; the GRANT_* counters are events
+ * counted in addition to the verdict. */
+enum smt_xdp_stat {
+	SMT_XDP_PASS_NOT_SMT = 0,     /* not SMT (or IP too short to tell): untouched */
+	SMT_XDP_PASS_STACK,           /* SMT for a raw-socket session: XDP_PASS */
+	SMT_XDP_REDIRECT_XSK,         /* SMT redirected to the owner's AF_XDP socket */
+	SMT_XDP_DROP_FRAGMENT,        /* IPv4 MF/offset or IPv6 Fragment header */
+	SMT_XDP_DROP_BAD_IP,          /* IPv4 options or an IP length below its header */
+	SMT_XDP_DROP_TRUNCATED,       /* shorter than its headers claim */
+	SMT_XDP_DROP_BAD_VERSION,     /* unknown SMT version */
+	SMT_XDP_DROP_BAD_TYPE,        /* unknown packet type */
+	SMT_XDP_DROP_BAD_HEADER,      /* doff, zero fields, reserved, body rules */
+	SMT_XDP_DROP_UNKNOWN_SESSION, /* no sessions_hash entry */
+	SMT_XDP_DROP_BAD_TAG,         /* DATA or control tag mismatch */
+	SMT_XDP_DROP_OLD_REQUEST,     /* request DATA below the published base */
+	SMT_XDP_DROP_WRONG_QUEUE,     /* AF_XDP session, other rx queue */
+	SMT_XDP_DROP_NO_XSK,          /* AF_XDP session, no socket on the queue */
+	SMT_XDP_DROP_GRANT_STALE,     /* GRANT offset not above the slot's */
+	SMT_XDP_GRANT_GREW,           /* event: a GRANT raised its slot */
+	SMT_XDP_GRANT_SLOT_MISS,      /* event: no slot armed for the GRANT */
+	SMT_XDP_STAT_COUNT
+};
+
+/* One grant slot: a __u64 word. The high half holds SMT_GRANT_SLOT_ARMED and
+ * the low 31 bits of the message id the slot is armed for, the low half the
+ * granted offset, so one compare-and-swap checks the id and raises the offset
+ * together. The owner arms a slot by storing SMT_GRANT_SLOT(id, offset) (one
+ * aligned 64-bit store) and disarms it by storing 0; XDP only raises the
+ * offset of an armed slot whose id matches. Two live ids of one session with
+ * the same slot and low 31 bits are 2^31 ids apart, which no session has in
+ * flight. */
+#define SMT_GRANT_SLOT_ARMED 0x80000000u
+#define SMT_GRANT_SLOT_ID_MASK 0x7fffffffu
+#define SMT_GRANT_SLOT_HIGH(id) (SMT_GRANT_SLOT_ARMED | ((__u32)(id) & SMT_GRANT_SLOT_ID_MASK))
+#define SMT_GRANT_SLOT(id, offset) (((__u64)SMT_GRANT_SLOT_HIGH(id) << 32) | (__u32)(offset))
+#define SMT_GRANT_SLOT_OFFSET(word) ((__u32)(word))
+/* Slot of message id within its session's entry. */
+#define SMT_GRANT_SLOT_INDEX(id) ((__u32)((id) % SMT_GRANT_SLOTS_PER_SESSION))
+
+/* One session's entry in its owner's table (128 bytes, mmapped by the owner).
+ * Writer: the owning engine (published_base, arming grant slots); XDP raises
+ * armed grant offsets with compare-and-swap. Reader: XDP, the owner. */
+struct smt_owner_table_entry {
+	__u64 published_base; /*   0 min(request window base, oldest request in
+			       *     progress): XDP drops request DATA below it */
+	__u64 grant[SMT_GRANT_SLOTS_PER_SESSION]; /* 8 SMT_GRANT_SLOT words */
+};
+
 /* ---- size and offset checks ---------------------------------------------- */
 #ifdef __cplusplus
 #define SMT_STATIC_ASSERT(c, m) static_assert(c, m)
@@ -283,5 +351,7 @@ SMT_CHECK_SIZE(smt_session_key, 40);
 SMT_CHECK_SIZE(smt_session_value, 56);
 SMT_CHECK_SIZE(smt_port_lease_key, 4);
 SMT_CHECK_SIZE(smt_port_lease_value, 16);
+SMT_CHECK_SIZE(smt_owner_table_entry, 128);
+SMT_CHECK_OFF(smt_owner_table_entry, grant, 8);
 
 #endif /* SMT_WIRE_H */
