@@ -10,6 +10,19 @@
 #include <string>
 #include <vector>
 
+// AddressSanitizer turns mlock into a no-op (it says so on stderr), so the
+// sanitizer build can only check the core-dump exclusion.
+#if defined(__SANITIZE_ADDRESS__)
+#define SMT_MLOCK_IS_REAL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SMT_MLOCK_IS_REAL 0
+#endif
+#endif
+#ifndef SMT_MLOCK_IS_REAL
+#define SMT_MLOCK_IS_REAL 1
+#endif
+
 namespace smt::smtd {
 namespace {
 
@@ -45,8 +58,10 @@ TEST(KeyArena, SlotsAreLockedAndExcludedFromCoreDumps) {
     if (line.rfind("Locked:", 0) == 0) locked_kb = std::stol(line.substr(7));
     if (line.rfind("VmFlags:", 0) == 0) flags = line.substr(8);
   }
-  EXPECT_GT(locked_kb, 0) << block;
-  EXPECT_NE(flags.find(" lo"), std::string::npos) << "not mlocked: " << flags;
+  if (SMT_MLOCK_IS_REAL) {
+    EXPECT_GT(locked_kb, 0) << block;
+    EXPECT_NE(flags.find(" lo"), std::string::npos) << "not mlocked: " << flags;
+  }
   EXPECT_NE(flags.find(" dd"), std::string::npos) << "not MADV_DONTDUMP: " << flags;
 }
 
