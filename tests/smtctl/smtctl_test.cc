@@ -184,6 +184,27 @@ TEST_F(SmtctlTest, UnknownInterfaceFailsWithMessage) {
   }
 }
 
+TEST_F(SmtctlTest, NotRootFailsWithMessage) {
+  CtlRun r;
+  r.rc = run_in_netns_cmd(topo_->b(),
+                          "setpriv --reuid=65534 --regid=65534 --clear-groups " +
+                              std::string(SMTCTL_BIN) + " --pin-root " + root_ + " status",
+                          &r.out);
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("must run as root"), std::string::npos) << r.out;
+}
+
+TEST_F(SmtctlTest, PinRootOffBpffsFailsWithMessage) {
+  CtlRun r;
+  r.rc =
+      run_in_netns_cmd(topo_->b(), std::string(SMTCTL_BIN) + " --pin-root /tmp attach b0", &r.out);
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("not on a BPF filesystem"), std::string::npos) << r.out;
+  std::string link;
+  run_in_netns_cmd(topo_->b(), "ip link show b0", &link);
+  EXPECT_EQ(link.find("xdp"), std::string::npos) << link;
+}
+
 TEST_F(SmtctlTest, BadUsageExitsTwo) {
   for (const char* cmd : {"", "attach", "attach b0 --mode turbo", "frobnicate", "status --xml"}) {
     CtlRun r = smtctl(topo_->b(), cmd);
