@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "common/bytes.h"
+#include "loader/xdp_attach.h"
 #include "smt_xdp.skel.h"
 #include "support/test_support.h"
 
@@ -98,16 +99,6 @@ ControlPacket TestSession::grant(uint64_t id, uint32_t offset, uint64_t seq) con
 
 Bytes TestSession::control_frame(const ControlPacket& c) const {
   return frame(control_packet(c, ctl_key.data()));
-}
-
-const char* stat_name(uint32_t stat) {
-  static const char* const kNames[SMT_XDP_STAT_COUNT] = {
-      "pass_not_smt",     "pass_stack",           "redirect_xsk",     "drop_fragment",
-      "drop_bad_ip",      "drop_truncated",       "drop_bad_version", "drop_bad_type",
-      "drop_bad_header",  "drop_unknown_session", "drop_bad_tag",     "drop_old_request",
-      "drop_wrong_queue", "drop_no_xsk",          "drop_grant_stale", "grant_grew",
-      "grant_slot_miss"};
-  return stat < SMT_XDP_STAT_COUNT ? kNames[stat] : "?";
 }
 
 void XdpRxTest::SkelDeleter::operator()(smt_xdp_bpf* s) const { smt_xdp_bpf__destroy(s); }
@@ -262,7 +253,7 @@ void XdpRxTest::check(const Fixture& f) {
   for (uint32_t i = 0; i < SMT_XDP_STAT_COUNT; ++i) {
     uint64_t want = i == f.stat ? 1 : 0;
     for (uint32_t e : f.events) want += e == i ? 1 : 0;
-    EXPECT_EQ(after[i] - before[i], want) << f.name << ": counter " << stat_name(i);
+    EXPECT_EQ(after[i] - before[i], want) << f.name << ": counter " << loader::xdp_stat_name(i);
   }
 }
 

@@ -49,8 +49,6 @@ struct TestSession {
 
 using Stats = std::array<uint64_t, SMT_XDP_STAT_COUNT>;
 
-/// Name of a counter, for messages.
-const char* stat_name(uint32_t stat);
 
 struct RunResult {
   uint32_t retval = 0;
