@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <random>
+#include <string>
 
 #include "link/memory_link.h"
 #include "transport/clock.h"
@@ -32,6 +33,20 @@ inline link::Addr v4(uint8_t last) {
   a[12] = 10;
   a[15] = last;
   return a;
+}
+
+/// Every non-zero drop counter of an engine, " reason=n" each (" none" if
+/// there is none): for failure messages.
+inline std::string drop_summary(const Engine& e) {
+  std::string s;
+  for (int r = 0; r < static_cast<int>(DropReason::kCount); ++r) {
+    const uint64_t n = e.stats().drops.get(static_cast<DropReason>(r));
+    if (n != 0) {
+      s +=
+          std::string(" ") + drop_reason_name(static_cast<DropReason>(r)) + "=" + std::to_string(n);
+    }
+  }
+  return s.empty() ? " none" : s;
 }
 
 /// Test secrets for one session, the same on both sides (smtd's job later).

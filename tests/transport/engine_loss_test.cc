@@ -34,17 +34,6 @@ std::vector<uint8_t> payload(size_t n, uint64_t seed) {
   return v;
 }
 
-std::string drops_of(const Engine& e) {
-  std::string s = "drops:";
-  for (int r = 0; r < static_cast<int>(DropReason::kCount); ++r) {
-    const uint64_t n = e.stats().drops.get(static_cast<DropReason>(r));
-    if (n != 0)
-      s +=
-          std::string(" ") + drop_reason_name(static_cast<DropReason>(r)) + "=" + std::to_string(n);
-  }
-  return s + "\n";
-}
-
 struct LossCase {
   double loss;
   bool tso;
@@ -108,7 +97,8 @@ TEST_P(EngineLoss, EveryRpcCompletesExactlyOnceByteIdentical) {
   };
   ASSERT_TRUE(p.run_until([&] { return completed == total; }, 600'000'000'000ull))
       << completed << " of " << total << " completed\n"
-      << p.a->state_digest() << p.b->state_digest() << drops_of(*p.a) << drops_of(*p.b);
+      << p.a->state_digest() << p.b->state_digest() << "drops a:" << drop_summary(*p.a)
+      << "\ndrops b:" << drop_summary(*p.b);
   // Server state waits for ACKs; let them through.
   ASSERT_TRUE(p.run_until([&] { return p.a->rpc_count() == 0 && p.b->rpc_count() == 0; },
                           60'000'000'000ull));

@@ -17,17 +17,6 @@
 namespace smt::test {
 namespace {
 
-std::string drop_summary(const Engine& e) {
-  std::string s;
-  for (int r = 0; r < static_cast<int>(DropReason::kCount); ++r) {
-    const uint64_t n = e.stats().drops.get(static_cast<DropReason>(r));
-    if (n != 0)
-      s +=
-          std::string(" ") + drop_reason_name(static_cast<DropReason>(r)) + "=" + std::to_string(n);
-  }
-  return s.empty() ? " none" : s;
-}
-
 TEST(EngineRaw, EchoOverRawSocketsDropsNothingUnexplained) {
   SMT_REQUIRE_OR_SKIP(netns_available(), "needs root, ip and nsenter for namespaces");
   auto topo = Topology::create();

@@ -23,12 +23,6 @@ Status DataReceiver::set_epoch_key(uint16_t epoch, RecordCipher opener) {
   return {};
 }
 
-namespace {
-uint64_t integrity_limit(Suite s) {
-  return s == Suite::kChaCha20Poly1305Sha256 ? kFailedOpenLimitChaCha : kFailedOpenLimitAesGcm;
-}
-}  // namespace
-
 uint64_t DataReceiver::failed_opens(uint16_t epoch) const {
   for (const auto& [e, c] : keys_) {
     if (e == epoch) return c.failed_opens();
@@ -45,7 +39,7 @@ bool DataReceiver::needs_new_session() const {
 
 bool DataReceiver::must_close() const {
   for (const auto& [e, c] : keys_) {
-    if (c.failed_opens() >= integrity_limit(c.suite())) return true;
+    if (c.spent()) return true;
   }
   return false;
 }
@@ -78,7 +72,7 @@ RxResult DataReceiver::on_packet(std::span<uint8_t> pkt) {
   if (!verify_data_header_tag(pkt, h, ctl_key_.data())) return dropped(DropReason::kBadTag);
   RecordCipher* key = key_for(h.epoch);
   if (key == nullptr) return dropped(DropReason::kUnknownEpoch);
-  if (key->failed_opens() >= integrity_limit(key->suite())) {
+  if (key->spent()) {
     return dropped(DropReason::kKeyExhausted);
   }
   if (delivered_ids_.count(h.message_id) != 0) return dropped(DropReason::kDuplicate);
@@ -87,8 +81,7 @@ RxResult DataReceiver::on_packet(std::span<uint8_t> pkt) {
   }
   uint8_t* payload = pkt.data() + kDataHeaderLen;
   const size_t len = pkt.size() - kDataHeaderLen;
-  const bool whole =
-      h.seg_pos == 0 && len >= kTlsHeaderLen && kTlsHeaderLen + load_be16(payload + 3) == len;
+  const bool whole = is_whole_record(h, payload, len);
   auto it = messages_.find(h.message_id);
   if (it == messages_.end()) {
     // A slice creates state before anything authenticates: bounded.

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/bytes.h"
 #include "record/record_cipher.h"
 #include "wire/data_header.h"
 #include "wire/drop_reason.h"
@@ -34,6 +35,12 @@ struct StagingBudget {
   size_t total = 256;       ///< records staged at once in the receiver
   size_t in_use = 0;
 };
+
+/// Whether a DATA payload is one whole record (the per-packet layout) rather
+/// than a TSO slice: it starts the record and its length is the record's.
+inline bool is_whole_record(const DataHeader& h, const uint8_t* payload, size_t len) {
+  return h.seg_pos == 0 && len >= kTlsHeaderLen && kTlsHeaderLen + load_be16(payload + 3) == len;
+}
 
 class MessageAssembler {
  public:

@@ -66,8 +66,7 @@ Result<size_t> RecordCipher::reseal(uint64_t seq, uint8_t* rec, size_t content_l
   return seal_impl(seq, rec, content_len, false);
 }
 
-Result<size_t> RecordCipher::seal_impl(uint64_t seq, uint8_t* rec, size_t content_len,
-                                       bool fresh) {
+Result<size_t> RecordCipher::seal_impl(uint64_t seq, uint8_t* rec, size_t content_len, bool fresh) {
   if (dir_ != CipherDirection::kSeal) return make_error(EINVAL, "cipher is for opening");
   if (content_len > SMT_RECORD_MAX_CONTENT) return make_error(EMSGSIZE, "record too large");
   const size_t inner_len = content_len + 1;

@@ -100,6 +100,12 @@ class RecordCipher {
   bool needs_rekey() const { return sealed_blocks_ >= limits_.rekey_blocks; }
   /// Records that failed authentication under this key.
   uint64_t failed_opens() const { return failed_opens_; }
+  /// The suite's failed-open integrity limit (RFC 9001 §6.6).
+  static constexpr uint64_t failed_open_limit(Suite s) {
+    return s == Suite::kChaCha20Poly1305Sha256 ? kFailedOpenLimitChaCha : kFailedOpenLimitAesGcm;
+  }
+  /// Failed opens reached the integrity limit: the key opens nothing more.
+  bool spent() const { return failed_opens_ >= failed_open_limit(suite_); }
   /// Keys/IV identity for the debug nonce oracle (a hash, never the key).
   uint64_t key_id() const { return key_id_; }
   /// Every seal is checked against `oracle`; a nonce reuse aborts the

@@ -302,16 +302,13 @@ void Engine::on_data(Session& s, std::span<uint8_t> pkt) {
   RxEpochs::Slot* slot = s.rx->find(h.epoch);
   if (slot == nullptr) return drop(&s, DropReason::kUnknownEpoch);
   if (!s.rx->accepts(*slot, !response, rid)) return drop(&s, DropReason::kStaleEpoch);
-  if (slot->opener.failed_opens() >= failed_open_limit(slot->opener.suite())) {
-    return drop(&s, DropReason::kKeyExhausted);
-  }
+  if (slot->opener.spent()) return drop(&s, DropReason::kKeyExhausted);
   if (h.message_length > config_.max_message_length) {
     return drop(&s, DropReason::kMessageTooLarge);
   }
   uint8_t* payload = pkt.data() + kDataHeaderLen;
   const size_t len = pkt.size() - kDataHeaderLen;
-  const bool whole =
-      h.seg_pos == 0 && len >= kTlsHeaderLen && kTlsHeaderLen + load_be16(payload + 3) == len;
+  const bool whole = is_whole_record(h, payload, len);
 
   if (rpc == nullptr) {
     if (!whole && s.unauthenticated >= 64) return drop(&s, DropReason::kNoBuffer);
@@ -380,11 +377,7 @@ void Engine::on_data(Session& s, std::span<uint8_t> pkt) {
     rpc->state = RpcState::kIncoming;
     s.tx->acked(rpc->out.epoch);  // the server has our request
     // ...all of it: nothing queued for it needs to go out again.
-    OutMessage& out = rpc->out;
-    for (size_t i = out.resend_head; i < out.resend.size(); ++i)
-      out.resend_queued[out.resend[i]] = 0;
-    out.resend.clear();
-    out.resend_head = 0;
+    rpc->out.clear_resends();
     tx_update(*rpc);
   }
   if (r.completed) {
@@ -395,15 +388,11 @@ void Engine::on_data(Session& s, std::span<uint8_t> pkt) {
 }
 
 void Engine::message_complete(Session& s, Rpc& rpc) {
-  if (rpc.in_rx) {
-    rx_grantable_.erase(&rpc);
-    rpc.in_rx = false;
-  }
   std::vector<uint8_t> data = rpc.in.assembler->take_message();
   if (rpc.in.counted) memory_ -= rpc.in.length;
   rpc.in = InMessage();
   rpc.has_in = false;
-  memory_ += data.size();
+  rx_update(rpc);  // nothing left to grant: leaves the grant order
   Event e;
   e.session = s.id;
   e.id = rpc.id;
@@ -425,7 +414,7 @@ void Engine::message_complete(Session& s, Rpc& rpc) {
     rpc.silent_ticks = 0;
     advance_window(s);
   }
-  events_.push_back(std::move(e));
+  deliver(std::move(e));
 }
 
 void Engine::advance_window(Session& s) {
@@ -533,16 +522,9 @@ void Engine::on_resend(Session& s, const ControlPacket& c) {
   bool queued = false;
   const uint32_t first = c.resend_offset / g.record_data;
   for (uint32_t i = first; i < out.next_record && g.offset(i) < end; ++i) {
-    if (out.resend_queued[i]) continue;
-    out.resend_queued[i] = 1;
-    out.resend.push_back(i);
-    queued = true;
+    queued |= out.queue_resend(i);
   }
-  if (c.resend_length == 0 && out.next_record > 0 && !out.resend_queued[0]) {
-    out.resend_queued[0] = 1;
-    out.resend.push_back(0);
-    queued = true;
-  }
+  if (c.resend_length == 0 && out.next_record > 0) queued |= out.queue_resend(0);
   if (!queued && !out.has_new()) {
     ControlPacket b;
     b.type = SMT_TYPE_BUSY;
@@ -564,12 +546,7 @@ void Engine::on_rpc_unknown(Session& s, const ControlPacket& c) {
     }
     // Never delivered: everything sent so far was lost. Send the same
     // records again under the same id.
-    OutMessage& out = rpc.out;
-    for (uint32_t i = 0; i < out.next_record; ++i) {
-      if (out.resend_queued[i]) continue;
-      out.resend_queued[i] = 1;
-      out.resend.push_back(i);
-    }
+    for (uint32_t i = 0; i < rpc.out.next_record; ++i) rpc.out.queue_resend(i);
     rpc.silent_ticks = 0;
     tx_update(rpc);
     return;

@@ -97,7 +97,7 @@ struct EngineStats {
   uint64_t window_blocked = 0;  ///< send_request refused with EAGAIN
   uint64_t epochs_advanced = 0;
   uint64_t sessions_closed_integrity = 0;  ///< closed at the AEAD integrity limit
-  DropCounters drops;  ///< every drop, sessions' included
+  DropCounters drops;                      ///< every drop, sessions' included
 };
 
 class Engine {

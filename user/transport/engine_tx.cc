@@ -237,12 +237,7 @@ bool Engine::build_data_packet(Rpc& rpc, uint8_t* out_buf, link::TxPacket* tx) {
   uint32_t index;
   bool resend = false;
   if (out.has_resend()) {
-    index = out.resend[out.resend_head++];
-    out.resend_queued[index] = 0;
-    if (out.resend_head == out.resend.size()) {
-      out.resend.clear();
-      out.resend_head = 0;
-    }
+    index = out.pop_resend();
     resend = true;
   } else {
     index = out.next_record++;

@@ -2,10 +2,6 @@
 
 namespace smt {
 
-uint64_t failed_open_limit(Suite s) {
-  return s == Suite::kChaCha20Poly1305Sha256 ? kFailedOpenLimitChaCha : kFailedOpenLimitAesGcm;
-}
-
 namespace {
 
 Result<RecordCipher> cipher_for(Suite suite, std::span<const uint8_t> secret, CipherDirection dir,
@@ -163,7 +159,7 @@ bool RxEpochs::needs_new_session() const {
 
 bool RxEpochs::must_close() const {
   for (const auto& x : slots_) {
-    if (x.opener.failed_opens() >= failed_open_limit(suite_)) return true;
+    if (x.opener.spent()) return true;
   }
   return false;
 }

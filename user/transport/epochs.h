@@ -102,7 +102,4 @@ class RxEpochs {
   std::deque<Slot> slots_;   // ascending epochs; last is the one derived ahead
 };
 
-/// The failed-open integrity limit of a suite (RFC 9001 §6.6).
-uint64_t failed_open_limit(Suite s);
-
 }  // namespace smt

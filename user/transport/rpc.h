@@ -47,6 +47,25 @@ struct OutMessage {
            (next_record == 0 || msg->geometry().offset(next_record) < granted);
   }
   bool has_resend() const { return resend_head < resend.size(); }
+  /// Queues record i (already sent once) to be sent again; false if it was queued.
+  bool queue_resend(uint32_t i) {
+    if (resend_queued[i]) return false;
+    resend_queued[i] = 1;
+    resend.push_back(i);
+    return true;
+  }
+  /// The next record to send again (has_resend() must be true).
+  uint32_t pop_resend() {
+    const uint32_t i = resend[resend_head++];
+    resend_queued[i] = 0;
+    if (resend_head == resend.size()) clear_resends();
+    return i;
+  }
+  void clear_resends() {
+    for (size_t k = resend_head; k < resend.size(); ++k) resend_queued[resend[k]] = 0;
+    resend.clear();
+    resend_head = 0;
+  }
   uint32_t remaining() const {
     if (!msg) return 0;
     return length -
