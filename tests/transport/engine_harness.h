@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -65,7 +66,12 @@ inline void fill_test_secrets(SessionParams* p, uint64_t seed) {
 
 class EnginePair {
  public:
-  EnginePair(EngineConfig ca, EngineConfig cb, link::MemoryWireConfig wc, uint64_t seed = 7) {
+  /// `seed` picks the session's test secrets; by default every pair gets
+  /// its own, so no two tests in one process seal under the same key (debug
+  /// builds' process-wide nonce oracle would rightly call that a reuse).
+  EnginePair(EngineConfig ca, EngineConfig cb, link::MemoryWireConfig wc, uint64_t seed = 0) {
+    static std::atomic<uint64_t> next_seed{1000};
+    if (seed == 0) seed = next_seed++;
     wc.addr_a = v4(1);
     wc.addr_b = v4(2);
     auto w = link::MemoryWire::create(clock, wc);

@@ -326,8 +326,6 @@ ControlRun control_run(bool inject, const std::vector<std::string>* expect = nul
   EngineConfig ec = fast_timers();
   EnginePair p(ec, ec, lossy(0.05));
   p.wire->set_capture(true);
-  SessionParams keys;
-  fill_test_secrets(&keys, 7);  // EnginePair's default seed
   std::mt19937_64 rng(3);
   std::mt19937_64 forge_rng(4);  // separate: the workload must not change
   size_t started = 0, done = 0;
