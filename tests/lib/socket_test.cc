@@ -33,9 +33,12 @@ std::vector<uint8_t> pattern(size_t n, uint64_t seed) {
   return v;
 }
 
-smt_test_secrets test_secrets(bool initiator, const char* identity) {
+// `seed` picks the keys: each socket pair gets its own, so no two tests in
+// one process seal under the same key (debug builds' nonce oracle would
+// rightly abort on that).
+smt_test_secrets test_secrets(bool initiator, const char* identity, uint64_t seed) {
   smt_test_secrets s{};
-  std::mt19937_64 rng(42);
+  std::mt19937_64 rng(seed);
   for (auto& b : s.initiator_secret) b = static_cast<uint8_t>(rng());
   for (auto& b : s.responder_secret) b = static_cast<uint8_t>(rng());
   for (auto& b : s.initiator_ctl) b = static_cast<uint8_t>(rng());
@@ -46,11 +49,19 @@ smt_test_secrets test_secrets(bool initiator, const char* identity) {
   return s;
 }
 
-void open_session(Socket& sock, const PeerAddr& peer, bool initiator, const char* identity) {
+// One counter for every Pair instantiation (a static in the template would
+// be one per clock type).
+uint64_t fresh_key_seed() {
+  static std::atomic<uint64_t> next{42};
+  return next++;
+}
+
+void open_session(Socket& sock, const PeerAddr& peer, bool initiator, const char* identity,
+                  uint64_t seed) {
   sockaddr_storage ss;
   socklen_t len;
   peer.to_sockaddr(&ss, &len);
-  auto secrets = test_secrets(initiator, identity);
+  auto secrets = test_secrets(initiator, identity, seed);
   ASSERT_EQ(smt_session_open_test(sock.raw(), reinterpret_cast<sockaddr*>(&ss), len, &secrets), 0)
       << smt_last_error();
 }
@@ -72,8 +83,9 @@ struct Pair {
     server.emplace(std::move(*s));
     EXPECT_TRUE(client->bind(1000).ok());
     EXPECT_TRUE(server->bind(2000).ok());
-    open_session(*client, to_server, true, "server-b");
-    open_session(*server, to_client, false, "client-a");
+    const uint64_t seed = fresh_key_seed();
+    open_session(*client, to_server, true, "server-b", seed);
+    open_session(*server, to_client, false, "client-a", seed);
   }
   ClockT clock;
   std::unique_ptr<link::MemoryWire> wire;

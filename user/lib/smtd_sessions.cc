@@ -15,8 +15,6 @@ namespace {
 
 // How often a socket whose smtd went away tries to reconnect.
 constexpr uint64_t kRetryNs = 100'000'000;
-// Replies to LEASE and ADOPT come from the local smtd without a round trip.
-constexpr int kLocalTimeoutMs = 5000;
 
 bool connection_lost(int code) {
   return code == ECONNRESET || code == EPIPE || code == ENOTCONN || code == ETIMEDOUT;
