@@ -213,14 +213,12 @@ void Engine::progress() {
     if (n < rx_batch_.size()) break;
   }
   // A receive key at its integrity limit (CONTRACT §4): the session closes.
-  std::vector<SessionId> spent;
-  for (const auto& [id, s] : sessions_) {
-    if (s->rx->must_close()) spent.push_back(id);
-  }
-  for (SessionId id : spent) {
+  // Closing waits until the batch is done: its packets point into sessions.
+  for (SessionId id : spent_sessions_) {
     ++stats_.sessions_closed_integrity;
     close_session(id);
   }
+  spent_sessions_.clear();
   run_timers();
   schedule_grants();
   transmit();
@@ -351,6 +349,7 @@ void Engine::on_data(Session& s, std::span<uint8_t> pkt) {
   if (!r.accepted) {
     drop(&s, r.why);
     if (created && m.empty()) free_rpc(s, *rpc);
+    if (r.why == DropReason::kAuthFailed && slot->opener.spent()) spent_sessions_.insert(s.id);
     return;
   }
   rpc->silent_ticks = 0;

@@ -220,6 +220,7 @@ class Engine {
   std::vector<link::TxPacket> tx_batch_;
   std::vector<link::RxPacket> rx_batch_;
 
+  std::set<SessionId> spent_sessions_;  // a receive key hit its integrity limit
   std::deque<Event> events_;
   uint64_t memory_ = 0;
   uint64_t next_tick_ = 0;
