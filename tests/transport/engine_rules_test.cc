@@ -10,6 +10,8 @@
 
 #include "engine_harness.h"
 #include "record/nonce_oracle.h"
+#include "smt/wire.h"
+#include "transport/owner_entry.h"
 #include "wire/control_packet.h"
 
 namespace smt::test {
@@ -436,6 +438,95 @@ TEST(EngineControl, ForgedAndReplayedControlPacketsOfEveryTypeChangeNothing) {
   ASSERT_EQ(attacked.digests.size(), clean.digests.size()) << "the run took a different course";
   EXPECT_EQ(attacked.bad_tag - clean.bad_tag, attacked.injected_forged);
   EXPECT_EQ(attacked.control_replay - clean.control_replay, attacked.injected_replayed);
+}
+
+}  // namespace
+}  // namespace smt::test
+
+// ---- the owner table shared with XDP (CONTRACT §3, §5) -----------------------------
+
+namespace smt::test {
+namespace {
+
+uint64_t load(const __u64& w) { return __atomic_load_n(&w, __ATOMIC_ACQUIRE); }
+
+TEST(EngineOwnerTable, PublishedBaseAndGrantSlotsTrackTheEngineAtEveryStep) {
+  EnginePair p(fast_timers(), fast_timers(), lossy(0.05));
+  smt_owner_table_entry ea{}, eb{};
+  p.a->set_owner_entry(p.sa, &ea);
+  p.b->set_owner_entry(p.sb, &eb);
+  EXPECT_EQ(load(eb.published_base), 2u) << "a new session publishes its first id";
+
+  const uint32_t unscheduled = p.a->config().unscheduled_bytes;
+  auto big = p.a->send_request(p.sa, std::vector<uint8_t>(1u << 20, 3));
+  ASSERT_TRUE(big.ok()) << big.error().message;
+  EXPECT_EQ(load(ea.grant[SMT_GRANT_SLOT_INDEX(*big)]), SMT_GRANT_SLOT(*big, unscheduled))
+      << "a message that needs GRANTs arms its slot at what it may already send";
+
+  const size_t total = 300;
+  size_t started = 0, done = 0;
+  bool big_done = false, reply_armed = false;
+  uint64_t last_base = 2;
+  p.on_step = [&] {
+    while (auto ev = p.b->next_event()) {
+      ASSERT_EQ(ev->kind, Event::Kind::kRequest);
+      const size_t len = ev->id == *big ? (1u << 20) : 64;
+      ASSERT_TRUE(p.b->send_reply(ev->session, ev->id, std::vector<uint8_t>(len, 5)).ok());
+    }
+    while (auto ev = p.a->next_event()) {
+      ASSERT_EQ(ev->kind, Event::Kind::kResponse) << std::strerror(ev->error);
+      if (ev->id == *big) {
+        big_done = true;
+      } else {
+        ++done;
+      }
+    }
+    while (started < total && started < done + 16) {
+      ASSERT_TRUE(p.a->send_request(p.sa, std::vector<uint8_t>(64, 1)).ok());
+      ++started;
+    }
+    const uint64_t base = load(eb.published_base);
+    ASSERT_EQ(base, p.b->published_base(p.sb)) << "the table lags the engine";
+    ASSERT_GE(base, last_base) << "the published base went backwards";
+    last_base = base;
+    const uint64_t w = load(eb.grant[SMT_GRANT_SLOT_INDEX(*big | 1)]);
+    if (w != 0) {
+      ASSERT_EQ(w >> 32, SMT_GRANT_SLOT_HIGH(*big | 1)) << "only the big reply needs GRANTs";
+      reply_armed = true;
+    }
+  };
+  // ...and until the server has freed every reply (the client's ACKs landed).
+  ASSERT_TRUE(p.run_until([&] { return done == total && big_done && p.b->rpc_count() == 0; },
+                          60'000'000'000ull))
+      << done << " small, big " << big_done << ", server RPCs " << p.b->rpc_count();
+  EXPECT_TRUE(reply_armed) << "the server never armed its reply's slot";
+  EXPECT_GE(load(eb.published_base), 2 * (total + 1)) << "the base passed every request";
+  for (int i = 0; i < SMT_GRANT_SLOTS_PER_SESSION; ++i) {
+    EXPECT_EQ(load(ea.grant[i]), 0u) << "slot " << i << " still armed after its message ended";
+    EXPECT_EQ(load(eb.grant[i]), 0u) << "slot " << i << " still armed after its message ended";
+  }
+
+  // Detached: the old entry no longer moves. A new entry gets the base at once.
+  p.b->set_owner_entry(p.sb, nullptr);
+  const uint64_t frozen = load(eb.published_base);
+  p.on_step = [&] { reply_all(*p.b, 64); };
+  ASSERT_TRUE(p.a->send_request(p.sa, std::vector<uint8_t>(64, 1)).ok());
+  ASSERT_TRUE(p.run_until([&] { return p.b->published_base(p.sb) > frozen; }, 1'000'000'000ull));
+  EXPECT_EQ(load(eb.published_base), frozen);
+  smt_owner_table_entry fresh{};
+  p.b->set_owner_entry(p.sb, &fresh);
+  EXPECT_EQ(load(fresh.published_base), p.b->published_base(p.sb));
+}
+
+TEST(EngineOwnerTable, DisarmLeavesASlotAnotherMessageArmed) {
+  smt_owner_table_entry e{};
+  OwnerEntry o(&e);
+  o.arm(4, 100);
+  o.arm(4 + SMT_GRANT_SLOTS_PER_SESSION * 2, 200);  // same slot, later message
+  o.disarm(4);
+  EXPECT_EQ(o.slot(4), SMT_GRANT_SLOT(4 + SMT_GRANT_SLOTS_PER_SESSION * 2, 200));
+  o.disarm(4 + SMT_GRANT_SLOTS_PER_SESSION * 2);
+  EXPECT_EQ(o.slot(4), 0u);
 }
 
 }  // namespace

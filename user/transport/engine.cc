@@ -51,6 +51,15 @@ Engine::~Engine() {
 
 // ---- sessions ----------------------------------------------------------------
 
+namespace {
+// What XDP may drop request DATA below (CONTRACT §3).
+uint64_t base_to_publish(const Session& s) {
+  uint64_t b = s.window.base();
+  if (!s.incoming_requests.empty()) b = std::min(b, *s.incoming_requests.begin());
+  return b;
+}
+}  // namespace
+
 Result<SessionId> Engine::add_session(const SessionParams& p) {
   if (p.initiator_ctl.size() != 16 || p.responder_ctl.size() != 16) {
     return make_error(EINVAL, "control keys must be 16 bytes");
@@ -100,6 +109,8 @@ Result<SessionId> Engine::add_session(const SessionParams& p) {
     s->record_data = record_data_for_mtu(mtu, s->ipv6);
   }
   if (s->record_data == 0) return make_error(EMSGSIZE, "link MTU too small for a record");
+  s->owner = OwnerEntry(p.owner_entry);
+  s->owner.publish_base(base_to_publish(*s));
   const SessionId id = s->id;
   by_addr_[key] = id;
   sessions_[id] = std::move(s);
@@ -163,11 +174,22 @@ std::optional<SessionStats> Engine::session_stats(SessionId sid) const {
 
 uint64_t Engine::published_base(SessionId sid) const {
   auto it = sessions_.find(sid);
-  if (it == sessions_.end()) return 0;
-  const Session& s = *it->second;
-  uint64_t b = s.window.base();
-  if (!s.incoming_requests.empty()) b = std::min(b, *s.incoming_requests.begin());
-  return b;
+  return it == sessions_.end() ? 0 : base_to_publish(*it->second);
+}
+
+void Engine::set_owner_entry(SessionId sid, smt_owner_table_entry* entry) {
+  auto it = sessions_.find(sid);
+  if (it == sessions_.end()) return;
+  Session& s = *it->second;
+  s.owner = OwnerEntry(entry);
+  s.owner.publish_base(base_to_publish(s));
+  for (auto* rpcs : {&s.client_rpcs, &s.server_rpcs}) {
+    for (auto& [id, r] : *rpcs) {
+      if (r->has_out && r->out.length > config_.unscheduled_bytes) {
+        s.owner.arm(r->client ? r->id : (r->id | 1), r->out.granted);
+      }
+    }
+  }
 }
 
 std::string Engine::state_digest() const {
@@ -430,6 +452,7 @@ void Engine::advance_window(Session& s) {
     c.type = SMT_TYPE_ACK;
     send_control(s, c);
   }
+  s.owner.publish_base(base_to_publish(s));
 }
 
 std::optional<Event> Engine::next_event() {
@@ -613,12 +636,14 @@ void Engine::free_rpc(Session& s, Rpc& rpc) {
   if (rpc.has_out) {
     memory_ -= rpc.out.memory;
     s.tx->message_ended(rpc.out.epoch);
+    if (rpc.out.length > config_.unscheduled_bytes) s.owner.disarm(rpc.client ? rpc.id : (rpc.id | 1));
   }
   if (rpc.has_in && rpc.in.counted) memory_ -= rpc.in.length;
   if (!rpc.client) {
     s.incoming_requests.erase(rpc.id);
     if (rpc.has_in && rpc.in.unauthenticated) --s.unauthenticated;
     s.server_rpcs.erase(rpc.id);
+    s.owner.publish_base(base_to_publish(s));
   } else {
     s.client_rpcs.erase(rpc.id);
   }

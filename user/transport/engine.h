@@ -26,6 +26,8 @@
 #include "transport/config.h"
 #include "wire/drop_reason.h"
 
+struct smt_owner_table_entry;
+
 namespace smt {
 
 struct Session;
@@ -46,6 +48,10 @@ struct SessionParams {
   SecretBytes initiator_ctl;     ///< k_ctl_i (16 bytes)
   SecretBytes responder_ctl;     ///< k_ctl_r (16 bytes)
   std::string peer_identity;     ///< the peer's authenticated identity
+  /// The session's entry in its owner's table (smtd's session_slot of the
+  /// mmapped table), or null when XDP has none for it. The engine publishes
+  /// its window base there and arms grant slots (owner_entry.h).
+  smt_owner_table_entry* owner_entry = nullptr;
 };
 
 using SessionId = uint32_t;
@@ -141,6 +147,10 @@ class Engine {
   /// The base XDP may drop request DATA below: min(window base, oldest
   /// request in progress) (CONTRACT §3).
   uint64_t published_base(SessionId s) const;
+  /// Moves a session to another owner-table entry (a new table after an smtd
+  /// restart; null detaches): publishes the base and re-arms the grant slots
+  /// of its live messages there.
+  void set_owner_entry(SessionId s, smt_owner_table_entry* entry);
   /// A digest of every piece of protocol state (ids, windows, epochs, RPCs,
   /// grants, progress) and nothing that counts drops: equal digests mean a
   /// dropped packet changed nothing.

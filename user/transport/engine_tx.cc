@@ -52,6 +52,8 @@ Status Engine::start_out_message(Session& s, Rpc& rpc, std::vector<uint8_t> data
   rpc.has_out = true;
   memory_ += out.memory;
   s.tx->message_started(out.epoch);
+  // GRANTs will follow: let XDP drop the stale and replayed ones.
+  if (length > out.granted) s.owner.arm(message_id, out.granted);
   tx_update(rpc);
   return {};
 }

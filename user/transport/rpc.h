@@ -14,6 +14,7 @@
 #include "record/sealed_message.h"
 #include "transport/engine.h"
 #include "transport/epochs.h"
+#include "transport/owner_entry.h"
 #include "transport/replay_window.h"
 
 namespace smt {
@@ -130,6 +131,7 @@ struct Session {
   bool ipv6 = false;
   uint32_t record_data = 0;  // per record, per-packet or TSO layout
   uint32_t tso_mss = 0;
+  OwnerEntry owner;  // this session's entry in the owner table shared with XDP
 
   explicit Session(uint32_t window_width) : window(window_width) {}
   ~Session();
