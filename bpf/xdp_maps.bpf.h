@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * The maps the XDP receive program (smt_xdp.bpf.c) owns, besides the global
- * sessions_hash and port_leases_hash it reuses from global_maps.bpf.h.
+ * maps it reuses from global_maps.bpf.h (sessions, port leases, grant tables).
  * Layouts and sizes come from include/smt/wire.h; docs/xdp.md explains them.
  */
 #ifndef SMT_BPF_XDP_MAPS_BPF_H
@@ -53,38 +53,5 @@ struct {
 	__type(value, __u64);
 	__uint(max_entries, SMT_SESSIONS_MAX);
 } session_mac_fail_percpu SEC(".maps");
-
-/*
- * The inner map of grant_tables: one owner's table, mmapped by that owner.
- * Key:    __u32 session_slot (smt_session_value.session_slot).
- * Value:  struct smt_owner_table_entry (published base, grant slots).
- */
-struct smt_owner_table {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	/* Sizes, not types: clang emits a value type two pointers deep as a
-	 * bare forward declaration, which libbpf cannot size. The tables are
-	 * created without BTF by smtd anyway. */
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct smt_owner_table_entry));
-	__uint(max_entries, SMT_OWNER_TABLE_SESSIONS);
-};
-
-/*
- * grant_tables (instance-wide: every interface's program shares it)
- * Key:    __u32 owner_id.
- * Value:  the owner's struct smt_owner_table (an inner map fd on update).
- * Writers: smtd inserts and removes owners' tables; the owning engine writes
- *          its table's published_base and arms grant slots through mmap; the
- *          XDP program raises armed grant offsets (compare-and-swap), nothing
- *          else.
- * Reader: the XDP program (old-request filter, GRANT handling).
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
-	__type(key, __u32);
-	__uint(max_entries, SMT_OWNERS_MAX);
-	__array(values, struct smt_owner_table);
-} grant_tables SEC(".maps");
 
 #endif /* SMT_BPF_XDP_MAPS_BPF_H */

@@ -281,7 +281,8 @@ Result<GlobalMaps> open_global_maps(const std::string& pin_root) {
   out.pin_root_ = root;
   out.sessions_.name = SMT_MAP_SESSIONS;
   out.port_leases_.name = SMT_MAP_PORT_LEASES;
-  PinnedMap* pinned[] = {&out.sessions_, &out.port_leases_};
+  out.grant_tables_.name = SMT_MAP_GRANT_TABLES;
+  PinnedMap* pinned[] = {&out.sessions_, &out.port_leases_, &out.grant_tables_};
   for (PinnedMap* pm : pinned) pm->pin_path = root + "/" + pm->name;
 
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
@@ -292,7 +293,8 @@ Result<GlobalMaps> open_global_maps(const std::string& pin_root) {
       return make_error(err, with_libbpf_reason("opening the embedded global maps object failed: " +
                                                 strerr(err)));
     }
-    struct bpf_map* maps[] = {skel->maps.sessions_hash, skel->maps.port_leases_hash};
+    struct bpf_map* maps[] = {skel->maps.sessions_hash, skel->maps.port_leases_hash,
+                              skel->maps.grant_tables};
 
     bool missing = false;
     Error refused{0, ""};  // every bad pin, so one run tells the operator all
@@ -342,7 +344,7 @@ Result<GlobalMaps> open_global_maps(const std::string& pin_root) {
 Status GlobalMaps::reuse_in(struct bpf_object* obj) const {
   install_libbpf_logging();
   if (obj == nullptr) return make_error(EINVAL, "reuse_in: no BPF object");
-  for (const PinnedMap* pm : {&sessions_, &port_leases_}) {
+  for (const PinnedMap* pm : {&sessions_, &port_leases_, &grant_tables_}) {
     struct bpf_map* m = bpf_object__find_map_by_name(obj, pm->name.c_str());
     if (m == nullptr) continue;
     const std::string where = "map " + pm->name + " of object " + bpf_object__name(obj);

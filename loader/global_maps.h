@@ -1,4 +1,5 @@
-// The instance's global BPF maps (sessions_hash, port_leases_hash): created
+// The instance's global BPF maps (sessions_hash, port_leases_hash,
+// grant_tables): created
 // once, pinned under the pin root, reused by everyone after. smtd (at start)
 // and `smtctl attach` (before loading the XDP object) both call
 // open_global_maps(); the XDP object then takes the pinned maps with
@@ -41,9 +42,11 @@ class GlobalMaps {
   const PinnedMap& port_leases() const { return port_leases_; }
   int sessions_fd() const { return sessions_.fd.get(); }
   int port_leases_fd() const { return port_leases_.fd.get(); }
+  const PinnedMap& grant_tables() const { return grant_tables_; }
+  int grant_tables_fd() const { return grant_tables_.fd.get(); }
 
   /// Makes `obj` (opened, not yet loaded) use these maps instead of creating
-  /// its own: every map of `obj` named sessions_hash or port_leases_hash gets
+  /// its own: every map of `obj` named like a global map gets
   /// the pinned fd through bpf_map__reuse_fd. Fails, naming the map and the
   /// field, if the object's definition differs from the pinned map's (an
   /// object built from another wire.h). Maps `obj` lacks are skipped.
@@ -54,6 +57,7 @@ class GlobalMaps {
   std::string pin_root_;
   PinnedMap sessions_;
   PinnedMap port_leases_;
+  PinnedMap grant_tables_;
 };
 
 /// Opens the global maps pinned under `pin_root`, creating and pinning any

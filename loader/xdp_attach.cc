@@ -234,11 +234,6 @@ Result<XdpAttachment> attach_xdp(const AttachOptions& opts) {
     return make_error(-err, "cannot size xsks_map: " + strerr(err));
   }
   if (Status s = globals->reuse_in(skel->obj); !s) return s.error();
-  const std::string grant_pin = root + "/" + SMT_MAP_GRANT_TABLES;
-  // libbpf reuses a compatible pin or creates the map and pins it at load.
-  if (int err = bpf_map__set_pin_path(skel->maps.grant_tables, grant_pin.c_str()); err != 0) {
-    return make_error(-err, "cannot set the pin path of grant_tables: " + strerr(err));
-  }
 
   if (int err = smt_xdp_bpf__load(skel.get()); err != 0) {
     std::string warnings = take_libbpf_warnings();

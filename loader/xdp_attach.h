@@ -2,13 +2,13 @@
 // taking it off again. The program and its per-interface maps live on in
 // bpffs pins after the process exits:
 //
-//   <root>/sessions_hash, <root>/port_leases_hash   global (global_maps.h)
-//   <root>/grant_tables                             instance-wide, create-or-reuse
+//   <root>/sessions_hash, port_leases_hash,
+//          grant_tables                             global (global_maps.h)
 //   <root>/if-<ifindex>/link                        the XDP bpf_link (or prog, see below)
 //   <root>/if-<ifindex>/xsks_map, stats_percpu, session_mac_fail_percpu
 //
 // Detach removes the attachment and the if-<ifindex>/ pins only; the global
-// maps and grant_tables stay (they hold live sessions and owners).
+// maps stay (they hold live sessions, leases and owners' tables).
 #pragma once
 
 #include <array>

@@ -118,7 +118,7 @@ class GlobalMapsTest : public ::testing::Test {
   std::string root_;  // the pin root under test (base_ or below it)
 };
 
-TEST_F(GlobalMapsTest, FirstCallCreatesBothMapsWithTheWireDefinitionAndPinsThem) {
+TEST_F(GlobalMapsTest, FirstCallCreatesEveryGlobalMapWithTheWireDefinitionAndPinsIt) {
   root_ = base_ + "/instance/a";  // missing parents are created too
   auto maps = open_global_maps(root_);
   ASSERT_TRUE(maps) << maps.error().message;
@@ -150,6 +150,14 @@ TEST_F(GlobalMapsTest, FirstCallCreatesBothMapsWithTheWireDefinitionAndPinsThem)
   EXPECT_EQ(l.map_flags & BPF_F_NO_PREALLOC, 0u) << "port_leases_hash must be preallocated";
   EXPECT_EQ(pinned_id(leases_pin()), l.id);
   EXPECT_NE(s.id, l.id);
+
+  // grant_tables: owners' tables are inserted by smtd, which may start first.
+  EXPECT_TRUE(maps->grant_tables().created);
+  struct bpf_map_info g = info_of(maps->grant_tables_fd());
+  EXPECT_EQ(g.type, BPF_MAP_TYPE_HASH_OF_MAPS);
+  EXPECT_EQ(g.key_size, sizeof(uint32_t));
+  EXPECT_EQ(g.max_entries, static_cast<uint32_t>(SMT_OWNERS_MAX));
+  EXPECT_EQ(pinned_id(root_ + "/" SMT_MAP_GRANT_TABLES), g.id);
 }
 
 TEST_F(GlobalMapsTest, SecondCallReusesThePinnedMapsAndSeesTheirEntries) {
