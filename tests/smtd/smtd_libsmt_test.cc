@@ -194,6 +194,22 @@ class LibsmtOverSmtdTest : public ::testing::Test {
     return bpf_map_lookup_elem(fd.get(), &k, v) == 0;
   }
 
+  /// The owner table entry XDP reads for session value `v` (grant_tables ->
+  /// the owner's table -> v.session_slot); false if there is none.
+  bool owner_entry(bool is_a, const smt_session_value& v, smt_owner_table_entry* out) {
+    UniqueFd tables(bpf_obj_get(((is_a ? pin_a_ : pin_b_) + "/" SMT_MAP_GRANT_TABLES).c_str()));
+    uint32_t inner_id = 0;
+    if (!tables || bpf_map_lookup_elem(tables.get(), &v.owner_id, &inner_id) != 0) return false;
+    UniqueFd table(bpf_map_get_fd_by_id(inner_id));
+    uint32_t slot = v.session_slot;
+    return table && bpf_map_lookup_elem(table.get(), &slot, out) == 0;
+  }
+  bool has_owner_table(bool is_a, uint32_t owner) {
+    UniqueFd tables(bpf_obj_get(((is_a ? pin_a_ : pin_b_) + "/" SMT_MAP_GRANT_TABLES).c_str()));
+    uint32_t inner_id = 0;
+    return tables && bpf_map_lookup_elem(tables.get(), &owner, &inner_id) == 0;
+  }
+
   Cleanup cleanup_;
   std::string dir_, pin_a_, pin_b_;
   NetnsPair ns_;
@@ -405,6 +421,55 @@ TEST_F(LibsmtOverSmtdTest, ForkedChildDoesNotKeepTheParentsSessionsOpen) {
   ::kill(child, SIGKILL);
   int st = 0;
   ::waitpid(child, &st, 0);
+}
+
+
+// docs/xdp.md "The owner table": smtd gives each libsmt connection a table in
+// grant_tables and each session a slot; the engine keeps its window base
+// there for XDP, on the new table too after smtd restarts.
+TEST_F(LibsmtOverSmtdTest, EachSessionPublishesItsWindowBaseInItsOwnersTableAcrossAnSmtdRestart) {
+  start(true);
+  start(false);
+  auto srv = socket(false, kServerPort);
+  ASSERT_TRUE(srv.has_value());
+  EchoServer echo(*srv);
+  auto cli = socket(true, 40000);
+  ASSERT_TRUE(cli.has_value());
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();
+
+  smt_session_value va, vb;
+  ASSERT_TRUE(map_entry(true, 40000, kServerPort, &va));
+  ASSERT_TRUE(map_entry(false, kServerPort, 40000, &vb));
+  ASSERT_LT(va.session_slot, static_cast<uint32_t>(SMT_OWNER_TABLE_SESSIONS));
+  ASSERT_LT(vb.session_slot, static_cast<uint32_t>(SMT_OWNER_TABLE_SESSIONS));
+  smt_owner_table_entry ea, eb;
+  ASSERT_TRUE(owner_entry(true, va, &ea)) << "no table for the client's owner " << va.owner_id;
+  ASSERT_TRUE(owner_entry(false, vb, &eb)) << "no table for the server's owner " << vb.owner_id;
+  // The server delivered requests 2, 4, ..., 40; the client received none.
+  EXPECT_EQ(eb.published_base, 42u);
+  EXPECT_EQ(ea.published_base, 2u);
+
+  // smtd B dies and comes back: the server's socket re-adopts, gets a new
+  // table under a new owner id and publishes its base there at once.
+  const uint32_t old_owner = vb.owner_id;
+  b_.signal(SIGKILL);
+  ASSERT_EQ(b_.wait_exit(5000), -1);
+  start(false);
+  ASSERT_TRUE(eventually([&] { return stats(*srv).sessions_readopted == 1; }, 5000)) << b_.log();
+  ASSERT_TRUE(map_entry(false, kServerPort, 40000, &vb));
+  EXPECT_NE(vb.owner_id, old_owner);
+  EXPECT_FALSE(has_owner_table(false, old_owner)) << "a dead smtd's owner kept its table";
+  ASSERT_TRUE(owner_entry(false, vb, &eb)) << "no table for the re-adopting owner";
+  EXPECT_EQ(eb.published_base, 42u);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(rpc(*cli, 64), 0);
+  ASSERT_TRUE(owner_entry(false, vb, &eb));
+  EXPECT_EQ(eb.published_base, 52u);
+
+  // The application goes: smtd takes its table out of grant_tables.
+  const uint32_t client_owner = va.owner_id;
+  EXPECT_TRUE(has_owner_table(true, client_owner));
+  cli.reset();
+  EXPECT_TRUE(eventually([&] { return !has_owner_table(true, client_owner); }, 5000));
 }
 
 }  // namespace

@@ -57,6 +57,25 @@ void SmtdSessions::set_client(std::optional<smtd::SmtdClient> c) {
   if (client_) track_fd(client_->fd());
 }
 
+void SmtdSessions::take_owner_table() {
+  // The engines stop writing to the old table before it is unmapped; smtd
+  // removed it from XDP when the old connection ended.
+  for (auto& [sid, h] : held_) {
+    engine_.set_owner_entry(sid, nullptr);
+    h.slot = SMTD_APP_SLOT_NONE;
+  }
+  table_.reset();
+  auto grant = client_->owner_table();
+  if (grant.ok()) {
+    auto t = OwnerTable::map(std::move(*grant));
+    if (t.ok()) {
+      table_ = std::move(*t);
+      return;
+    }
+  }
+  ++counters_.owner_table_errors;
+}
+
 std::string default_smtd_socket() {
   const char* env = std::getenv("SMT_SMTD_SOCKET");
   if (env != nullptr && env[0] != '\0') return env;
@@ -71,6 +90,7 @@ Result<std::unique_ptr<SmtdSessions>> SmtdSessions::connect(const std::string& p
   if (!c.ok()) return c.error();
   std::unique_ptr<SmtdSessions> s(new SmtdSessions(path, open_timeout_ms, engine, peers, clock));
   s->set_client(std::move(*c));
+  s->take_owner_table();
   return s;
 }
 
@@ -137,13 +157,14 @@ Result<SessionId> SmtdSessions::install(smtd::HeldSession& held) {
   p.initiator_ctl = held.k_ctl_i;
   p.responder_ctl = held.k_ctl_r;
   p.peer_identity = held.peer_identity;
+  p.owner_entry = table_ ? table_->entry(held.session_slot) : nullptr;
   // smtd replaced a session we still hold under the same name (its
   // PEER_CLOSED is behind us): the old one is gone on both hosts.
   if (auto old = engine_.find_session(held.peer_addr, held.peer_port)) close_held(*old);
   auto sid = engine_.add_session(p);
   if (!sid.ok()) return sid.error();
   peers_[*sid] = PeerAddr{held.peer_addr, held.peer_port};
-  held_[*sid] = Held{held.serial, held.holder_token};
+  held_[*sid] = Held{held.serial, held.holder_token, held.session_slot};
   if (held.initiator) {
     ++counters_.sessions_opened;
   } else {
@@ -207,6 +228,7 @@ Status SmtdSessions::reconnect() {
   auto c = smtd::SmtdClient::connect(path_);
   if (!c.ok()) return c.error();
   set_client(std::move(*c));
+  take_owner_table();
   ++counters_.reconnects;
   // Re-adopt every session with its token: the engine kept its keys, so
   // nothing in flight notices. smtd closes (and tells the peer about) what
@@ -215,6 +237,8 @@ Status SmtdSessions::reconnect() {
   for (auto it = held_.begin(); it != held_.end();) {
     auto r = client_->adopt(it->second.token);
     if (r.ok() && r->serial == it->second.serial) {
+      it->second.slot = r->session_slot;
+      if (table_) engine_.set_owner_entry(it->first, table_->entry(r->session_slot));
       ++adopted;
       ++it;
       continue;

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "lib/owner_table.h"
 #include "lib/peer_addr.h"
 #include "smtd/app_protocol.h"
 #include "smtd/smtd_client.h"
@@ -30,6 +31,7 @@ struct SmtdCounters {
   uint64_t sessions_closed = 0;    ///< PEER_CLOSED (or a failed re-adoption) closed them
   uint64_t reconnects = 0;         ///< connections re-established after a drop
   uint64_t readopted = 0;          ///< sessions ADOPTed again after a reconnect
+  uint64_t owner_table_errors = 0; ///< connections that got no owner table (no early XDP filter)
 };
 
 /// The default socket path: $SMT_SMTD_SOCKET, else /run/smt/smtd.sock.
@@ -77,6 +79,7 @@ class SmtdSessions {
   struct Held {
     uint64_t serial = 0;
     std::array<uint8_t, SMTD_APP_TOKEN_LEN> token{};
+    uint32_t slot = SMTD_APP_SLOT_NONE;  // entry in table_
   };
   SmtdSessions(std::string path, int open_timeout_ms, Engine& engine,
                std::map<SessionId, PeerAddr>& peers, const Clock& clock)
@@ -87,6 +90,9 @@ class SmtdSessions {
         clock_(clock) {}
   /// Replaces the connection; a forked child closes the tracked fds.
   void set_client(std::optional<smtd::SmtdClient> c);
+  /// Asks the new connection for its owner table and maps it; without one
+  /// the sessions work, XDP just filters nothing early for them.
+  void take_owner_table();
   void disconnected();
   Status reconnect();
   void on_peer_closed(const smtd_app_close& c);
@@ -98,6 +104,7 @@ class SmtdSessions {
   std::map<SessionId, PeerAddr>& peers_;
   const Clock& clock_;
   std::optional<smtd::SmtdClient> client_;
+  std::unique_ptr<OwnerTable> table_;  // the connection's; engines hold pointers into it
   uint16_t port_ = 0;
   bool ephemeral_ = false;
   std::map<SessionId, Held> held_;

@@ -36,6 +36,7 @@ enum smtd_app_type {
   SMTD_APP_CLOSE = 4,   /* struct smtd_app_close -> SMTD_APP_CLOSED */
   SMTD_APP_ADOPT = 5,   /* struct smtd_app_adopt -> SMTD_APP_ADOPTED */
   SMTD_APP_LIST = 6,    /* struct smtd_app_list -> SMTD_APP_LIST_CHUNK... */
+  SMTD_APP_TABLE = 7,   /* struct smtd_app_hdr -> SMTD_APP_TABLE_GRANTED + fd */
   /* replies */
   SMTD_APP_LEASED = 0x81,     /* struct smtd_app_lease */
   SMTD_APP_RELEASED = 0x82,   /* struct smtd_app_lease */
@@ -43,6 +44,7 @@ enum smtd_app_type {
   SMTD_APP_CLOSED = 0x84,     /* struct smtd_app_close */
   SMTD_APP_ADOPTED = 0x85,    /* struct smtd_app_session, no secrets */
   SMTD_APP_LIST_CHUNK = 0x86, /* struct smtd_app_list_chunk + JSON text */
+  SMTD_APP_TABLE_GRANTED = 0x87, /* struct smtd_app_table; SCM_RIGHTS: the table's fd */
   SMTD_APP_ERROR = 0xff,      /* struct smtd_app_error */
   /* notifications (request_id 0) */
   SMTD_APP_INCOMING = 0x90,    /* struct smtd_app_session: a peer opened a session to a
@@ -102,6 +104,23 @@ struct smtd_app_session {
   uint8_t k_ctl_i[SMTD_APP_CTL_KEY_LEN];     /* 184 */
   uint8_t k_ctl_r[SMTD_APP_CTL_KEY_LEN];     /* 200 */
   char peer_identity[SMTD_APP_IDENTITY_MAX]; /* 216 what the peer's certificate proved */
+  uint32_t session_slot; /* 472 entry in the connection's owner table (TABLE), or
+                          *     SMTD_APP_SLOT_NONE: XDP has none for this session */
+  uint32_t reserved1;    /* 476 0 */
+};
+#define SMTD_APP_SLOT_NONE 0xffffffffu
+
+/* TABLE_GRANTED: the connection's owner table (docs/xdp.md "The owner
+ * table"), an mmapable BPF array passed as an SCM_RIGHTS fd. The application
+ * maps it and keeps each session's entry (session_slot) current: published
+ * window base and armed grant slots. One table per connection; asking again
+ * returns the same table. */
+struct smtd_app_table {
+  struct smtd_app_hdr hdr;
+  uint32_t owner_id;   /* 16 the connection's owner id (smt_session_value.owner_id) */
+  uint32_t entries;    /* 20 SMT_OWNER_TABLE_SESSIONS */
+  uint32_t entry_size; /* 24 sizeof(struct smt_owner_table_entry) */
+  uint32_t reserved;   /* 28 0 */
 };
 
 /* CLOSE, CLOSED, PEER_CLOSED: a session named by its local port and peer. */
@@ -160,7 +179,9 @@ static_assert(offsetof(smtd_app_session, holder_token) == 72, "smtd_app_session.
 static_assert(offsetof(smtd_app_session, secret_i_0) == 88, "smtd_app_session.secret_i_0");
 static_assert(offsetof(smtd_app_session, k_ctl_i) == 184, "smtd_app_session.k_ctl_i");
 static_assert(offsetof(smtd_app_session, peer_identity) == 216, "smtd_app_session.peer_identity");
-static_assert(sizeof(smtd_app_session) == 472, "smtd_app_session size");
+static_assert(offsetof(smtd_app_session, session_slot) == 472, "smtd_app_session.session_slot");
+static_assert(sizeof(smtd_app_session) == 480, "smtd_app_session size");
+static_assert(sizeof(smtd_app_table) == 32, "smtd_app_table size");
 static_assert(sizeof(smtd_app_close) == 48, "smtd_app_close size");
 static_assert(sizeof(smtd_app_adopt) == 32, "smtd_app_adopt size");
 static_assert(sizeof(smtd_app_list) == 24, "smtd_app_list size");

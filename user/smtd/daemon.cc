@@ -487,7 +487,8 @@ Daemon::Session* Daemon::find_by_serial(const std::string& identity, uint64_t se
   return it == by_serial_.end() ? nullptr : find_session(it->second);
 }
 
-Status Daemon::install_session(const Session& s, const SessionSecrets& secrets) {
+Status Daemon::install_session(Session& s, const SessionSecrets& secrets) {
+  if (s.slot == SMTD_APP_SLOT_NONE) s.slot = take_slot(s.owner);
   smt_session_key k = map_key(cfg_.address, s.name);
   smt_session_value v;
   std::memset(&v, 0, sizeof v);
@@ -498,7 +499,7 @@ Status Daemon::install_session(const Session& s, const SessionSecrets& secrets) 
   std::memcpy(v.rx_ctl_key, rx.data(), 16);
   v.owner_id = s.owner;
   v.owner_queue = s.rx_queue;
-  v.session_slot = 0;
+  v.session_slot = s.slot;
   v.version = SMT_VERSION;
   v.initiator = s.initiator ? 1 : 0;
   v.flags = 0;
@@ -546,6 +547,7 @@ void Daemon::close_session(const SessionName& n, bool tell_peer, uint32_t app_re
   log_info("session serial " + std::to_string(s->serial) + " " + describe(n) + " closed" +
            (app_reason > 0 && app_reason < 4 ? std::string(" (") + kWhy[app_reason] + ")" : ""));
   if (s->serial != 0) by_serial_.erase({s->peer_identity, s->serial});
+  release_slot(s->owner, s->slot);
   sessions_.erase(n);  // wipes the reply slot, if any
 }
 
@@ -649,6 +651,9 @@ void Daemon::adopt_previous_state() {
   });
   // New applications must not get an owner id that orphaned entries still carry.
   next_app_id_ = max_owner + 1;
+  // The previous smtd's owners are gone; their holders get new tables when
+  // they re-adopt. Until then XDP finds no table and filters nothing early.
+  stale += maps_->clear_owner_tables();
   if (adopted != 0 || !leases_.empty() || stale != 0) {
     log_info("picked up " + std::to_string(adopted) + " sessions and " +
              std::to_string(leases_.size()) + " leases from a previous smtd (holders have " +

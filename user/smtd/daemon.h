@@ -75,6 +75,7 @@ class Daemon {
     uint32_t request_id = 0;  // the app's OPEN request while kOpening
     uint32_t rx_queue = 0;
     uint32_t peer_rx_queue = 0;
+    uint32_t slot = SMTD_APP_SLOT_NONE;  // entry in the owner's table
     uint64_t channel = 0;  // kOpening: the channel OPEN went out on (0: not yet)
     std::array<uint8_t, 32> token_digest{};
     LockedSlot reply;  // kOpening initiator: the OPENED message, secrets included
@@ -94,6 +95,8 @@ class Daemon {
     UniqueFd fd;
     uint32_t uid = 0;
     uint32_t pid = 0;
+    UniqueFd table;                  // owner table (TABLE), inserted in grant_tables
+    std::vector<bool> slot_used;     // its entries held by sessions
   };
 
   explicit Daemon(DaemonOptions opts) : opts_(std::move(opts)) {}
@@ -127,7 +130,8 @@ class Daemon {
   // sessions and leases
   Session* find_session(const SessionName& n);
   Session* find_by_serial(const std::string& identity, uint64_t serial);
-  Status install_session(const Session& s, const SessionSecrets& secrets);
+  /// Writes the session's map entries, taking an owner-table slot first.
+  Status install_session(Session& s, const SessionSecrets& secrets);
   void close_session(const SessionName& n, bool tell_peer, uint32_t app_reason);
   void fail_open(Session* s, int err, const std::string& msg, uint16_t refused = 0, int alert = -1,
                  bool alert_sent = false);
@@ -146,7 +150,12 @@ class Daemon {
   void app_close(App* app, const smtd_app_close& req);
   void app_adopt(App* app, const smtd_app_adopt& req);
   void app_list(App* app, const smtd_app_list& req);
-  bool send_app(uint32_t app_id, const void* msg, size_t len);
+  void app_table(App* app, const smtd_app_hdr& req);
+  /// A cleared entry of `owner`'s table for a new session, or SMTD_APP_SLOT_NONE.
+  uint32_t take_slot(uint32_t owner);
+  void release_slot(uint32_t owner, uint32_t slot);
+  /// Sends one message, with `fd` attached (SCM_RIGHTS) when it is >= 0.
+  bool send_app(uint32_t app_id, const void* msg, size_t len, int fd = -1);
   void send_app_error(uint32_t app_id, uint32_t request_id, int err, const std::string& msg,
                       uint16_t refused = 0, int alert = -1, bool alert_sent = false);
   App* find_app(uint32_t id);

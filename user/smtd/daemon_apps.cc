@@ -122,15 +122,34 @@ void Daemon::drop_app(uint32_t app_id, const std::string& why) {
            "application uid " + std::to_string(app.uid) + " pid " + std::to_string(app.pid) +
                " gone (" + why + "): closed " + std::to_string(owned.size()) +
                " sessions, released " + std::to_string(ports.size()) + " ports");
+  if (app.table) {
+    if (Status st = maps_->delete_owner_table(app_id); !st) log_error(st.error().message);
+  }
   unwatch(app.fd.get());
   app_by_fd_.erase(app.fd.get());
   apps_.erase(it);
 }
 
-bool Daemon::send_app(uint32_t app_id, const void* msg, size_t len) {
+bool Daemon::send_app(uint32_t app_id, const void* msg, size_t len, int fd) {
   App* app = find_app(app_id);
   if (app == nullptr) return false;
-  ssize_t n = ::send(app->fd.get(), msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  struct iovec iov{const_cast<void*>(msg), len};
+  struct msghdr mh;
+  std::memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  if (fd >= 0) {
+    std::memset(control, 0, sizeof control);
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  ssize_t n = ::sendmsg(app->fd.get(), &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n == static_cast<ssize_t>(len)) return true;
   apps_to_drop_[app_id] = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
                               ? "it does not read its socket"
@@ -215,9 +234,51 @@ void Daemon::handle_app_message(App* app, const uint8_t* msg, size_t len) {
       std::memcpy(&r, msg, sizeof r);
       return app_list(app, r);
     }
+    case SMTD_APP_TABLE:
+      if (!exact(sizeof(smtd_app_hdr), "TABLE")) return;
+      return app_table(app, h);
     default:
       return bad(EOPNOTSUPP, "unknown request type " + std::to_string(h.type));
   }
+}
+
+void Daemon::app_table(App* app, const smtd_app_hdr& req) {
+  if (!app->table) {
+    auto t = maps_->create_owner_table(app->id);
+    if (!t) return send_app_error(app->id, req.request_id, t.error().code, t.error().message);
+    app->table = std::move(*t);
+    app->slot_used.assign(SMT_OWNER_TABLE_SESSIONS, false);
+  }
+  smtd_app_table r;
+  std::memset(&r, 0, sizeof r);
+  r.hdr = reply_hdr(SMTD_APP_TABLE_GRANTED, sizeof r, req.request_id);
+  r.owner_id = app->id;
+  r.entries = SMT_OWNER_TABLE_SESSIONS;
+  r.entry_size = sizeof(smt_owner_table_entry);
+  send_app(app->id, &r, sizeof r, app->table.get());
+}
+
+uint32_t Daemon::take_slot(uint32_t owner) {
+  App* app = find_app(owner);
+  if (app == nullptr || !app->table) return SMTD_APP_SLOT_NONE;
+  for (uint32_t i = 0; i < app->slot_used.size(); ++i) {
+    if (app->slot_used[i]) continue;
+    // A previous session's base or armed slots must not apply to this one.
+    if (Status st = MapStore::clear_owner_entry(app->table.get(), i); !st) {
+      log_error(st.error().message);
+      return SMTD_APP_SLOT_NONE;
+    }
+    app->slot_used[i] = true;
+    return i;
+  }
+  log_debug("owner table of application " + std::to_string(owner) +
+            " is full: a new session gets no early XDP filtering");
+  return SMTD_APP_SLOT_NONE;
+}
+
+void Daemon::release_slot(uint32_t owner, uint32_t slot) {
+  App* app = find_app(owner);
+  if (app != nullptr && slot < app->slot_used.size()) app->slot_used[slot] = false;
 }
 
 void Daemon::app_lease(App* app, const smtd_app_lease& req) {
@@ -392,7 +453,10 @@ void Daemon::app_adopt(App* app, const smtd_app_adopt& req) {
   smt_session_key k = map_key(cfg_.address, s->name);
   auto v = maps_->get_session(k);
   if (!v) return send_app_error(app->id, rid, EIO, v.error().message);
+  release_slot(s->owner, s->slot);
+  s->slot = take_slot(app->id);
   v->owner_id = app->id;
+  v->session_slot = s->slot;
   Status st = maps_->put_session(k, *v);
   OPENSSL_cleanse(&*v, sizeof *v);
   if (st) st = maps_->put_lease(s->name.local_port, lv);
@@ -418,6 +482,7 @@ void Daemon::app_adopt(App* app, const smtd_app_adopt& req) {
   r.local_port = s->name.local_port;
   r.peer_port = s->name.peer_port;
   r.peer_rx_queue = s->peer_rx_queue;
+  r.session_slot = s->slot;
   std::memcpy(r.holder_token, req.holder_token, sizeof r.holder_token);
   std::snprintf(r.peer_identity, sizeof r.peer_identity, "%s", s->peer_identity.c_str());
   send_app(app->id, &r, sizeof r);

@@ -62,6 +62,7 @@ void Daemon::send_open(PeerChannel* ch, Session* s) {
     return;
   }
   auto* r = reinterpret_cast<smtd_app_session*>(s->reply.data());
+  r->session_slot = s->slot;
   r->hdr.version = SMTD_APP_VERSION;
   r->hdr.type = SMTD_APP_OPENED;
   r->hdr.length = sizeof *r;
@@ -184,6 +185,7 @@ void Daemon::on_open(PeerChannel* ch, const OpenMsg& m) {
   RAND_bytes(r->holder_token, sizeof r->holder_token);
   s.token_digest = token_digest(r->holder_token);
   if (Status st = install_session(s, *secrets); !st) {
+    release_slot(s.owner, s.slot);
     (void)maps_->delete_session(map_key(cfg_.address, name));
     refuse(RefuseReason::kNoResources, st.error().message);
     return;
@@ -203,6 +205,7 @@ void Daemon::on_open(PeerChannel* ch, const OpenMsg& m) {
   r->local_port = m.responder_port;
   r->peer_port = m.initiator_port;
   r->peer_rx_queue = m.rx_queue;
+  r->session_slot = s.slot;
   std::memcpy(r->secret_i_0, secrets->initiator_secret.data(), secrets->initiator_secret.size());
   std::memcpy(r->secret_r_0, secrets->responder_secret.data(), secrets->responder_secret.size());
   std::memcpy(r->k_ctl_i, secrets->initiator_ctl.data(), 16);

@@ -133,6 +133,46 @@ Status MapStore::delete_holder(const smt_session_key& k) {
   return {};
 }
 
+Result<UniqueFd> MapStore::create_owner_table(uint32_t owner) {
+  struct bpf_map_create_opts opts;
+  std::memset(&opts, 0, sizeof opts);
+  opts.sz = sizeof opts;
+  opts.map_flags = BPF_F_MMAPABLE;
+  const std::string name = "smt_owner_" + std::to_string(owner % 100000);
+  UniqueFd fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, name.c_str(), sizeof(uint32_t),
+                             sizeof(smt_owner_table_entry), SMT_OWNER_TABLE_SESSIONS, &opts));
+  if (!fd) return map_error("creating", "the owner table of application " + std::to_string(owner));
+  int inner = fd.get();
+  if (bpf_map_update_elem(maps_.grant_tables_fd(), &owner, &inner, BPF_ANY) != 0) {
+    return map_error("update", SMT_MAP_GRANT_TABLES);
+  }
+  return fd;
+}
+
+Status MapStore::delete_owner_table(uint32_t owner) {
+  if (bpf_map_delete_elem(maps_.grant_tables_fd(), &owner) != 0 && errno != ENOENT) {
+    return map_error("delete", SMT_MAP_GRANT_TABLES);
+  }
+  return {};
+}
+
+size_t MapStore::clear_owner_tables() {
+  size_t n = 0;
+  for (uint32_t owner : all_keys<uint32_t>(maps_.grant_tables_fd())) {
+    if (bpf_map_delete_elem(maps_.grant_tables_fd(), &owner) == 0) ++n;
+  }
+  return n;
+}
+
+Status MapStore::clear_owner_entry(int table_fd, uint32_t slot) {
+  smt_owner_table_entry zero;
+  std::memset(&zero, 0, sizeof zero);
+  if (bpf_map_update_elem(table_fd, &slot, &zero, BPF_ANY) != 0) {
+    return map_error("update", "an owner table");
+  }
+  return {};
+}
+
 void MapStore::for_each_holder(
     const std::function<void(const smt_session_key&, const smtd_holder_record&)>& fn) const {
   for (const auto& k : all_keys<smt_session_key>(holders_.get())) {

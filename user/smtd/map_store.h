@@ -49,6 +49,17 @@ class MapStore {
   Status put_holder(const smt_session_key& k, const smtd_holder_record& r);
   Status delete_holder(const smt_session_key& k);
 
+  /// Creates owner `owner`'s table (docs/xdp.md "The owner table": an
+  /// mmapable array of SMT_OWNER_TABLE_SESSIONS entries) and inserts it into
+  /// grant_tables; returns its fd, which smtd hands to the owner.
+  Result<UniqueFd> create_owner_table(uint32_t owner);
+  /// Removes owner `owner`'s table from grant_tables (XDP stops using it).
+  Status delete_owner_table(uint32_t owner);
+  /// Removes every owner's table: a previous smtd's owners are gone.
+  size_t clear_owner_tables();
+  /// Zeroes one entry of a table: no published base, no armed grant slot.
+  static Status clear_owner_entry(int table_fd, uint32_t slot);
+
   /// Visits every entry (used once, at start, to pick up state a previous smtd left).
   void for_each_holder(
       const std::function<void(const smt_session_key&, const smtd_holder_record&)>& fn) const;

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "smt/wire.h"
+
 namespace smt::smtd {
 namespace {
 
@@ -60,9 +62,29 @@ Result<std::vector<uint8_t>> SmtdClient::recv_raw(int timeout_ms) {
   if (rc == 0) return make_error(ETIMEDOUT, "no message from smtd within the timeout");
   if (rc < 0) return make_error(errno, "poll failed");
   std::vector<uint8_t> buf(SMTD_APP_MAX_MSG);
-  ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+  struct iovec iov{buf.data(), buf.size()};
+  struct msghdr mh;
+  std::memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof control;
+  ssize_t n = ::recvmsg(fd_.get(), &mh, MSG_CMSG_CLOEXEC);
   if (n < 0)
     return make_error(errno, std::string("recv from smtd failed: ") + std::strerror(errno));
+  // Keep the first fd a message carries; close any others.
+  last_fd_.reset();
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int got;
+      std::memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+      UniqueFd owned(got);
+      if (!last_fd_) last_fd_ = std::move(owned);
+    }
+  }
   if (n == 0) return make_error(ECONNRESET, "smtd closed the connection");
   buf.resize(static_cast<size_t>(n));
   return buf;
@@ -144,6 +166,7 @@ Result<HeldSession> parse_held_session(std::span<const uint8_t> msg) {
   s.local_port = r.local_port;
   s.peer_port = r.peer_port;
   s.peer_rx_queue = r.peer_rx_queue;
+  s.session_slot = r.session_slot;
   s.has_secrets = r.has_secrets != 0;
   std::memcpy(s.holder_token.data(), r.holder_token, sizeof r.holder_token);
   r.peer_identity[sizeof r.peer_identity - 1] = '\0';
@@ -196,6 +219,25 @@ Result<HeldSession> SmtdClient::adopt(std::span<const uint8_t, SMTD_APP_TOKEN_LE
   OPENSSL_cleanse(r.holder_token, sizeof r.holder_token);
   if (!m) return m.error();
   return parse_held_session(*m);
+}
+
+Result<OwnerTableGrant> SmtdClient::owner_table() {
+  smtd_app_hdr r = make_hdr(SMTD_APP_TABLE, sizeof r, 0);
+  auto m = call(&r, sizeof r, 10000);
+  if (!m) return m.error();
+  smtd_app_table t;
+  if (m->size() != sizeof t) return make_error(EPROTO, "malformed TABLE_GRANTED reply");
+  std::memcpy(&t, m->data(), sizeof t);
+  if (t.hdr.type != SMTD_APP_TABLE_GRANTED || t.entries != SMT_OWNER_TABLE_SESSIONS ||
+      t.entry_size != sizeof(smt_owner_table_entry)) {
+    return make_error(EPROTO, "TABLE_GRANTED describes another table layout than this build's");
+  }
+  if (!last_fd_) return make_error(EPROTO, "TABLE_GRANTED came without the table's fd");
+  OwnerTableGrant g;
+  g.fd = std::move(last_fd_);
+  g.owner_id = t.owner_id;
+  g.entries = t.entries;
+  return g;
 }
 
 Result<std::string> SmtdClient::list_json() {

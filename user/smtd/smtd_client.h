@@ -38,6 +38,14 @@ struct HeldSession {
   SecretBytes k_ctl_r;
   std::string peer_identity;
   std::array<uint8_t, SMTD_APP_TOKEN_LEN> holder_token{};
+  uint32_t session_slot = SMTD_APP_SLOT_NONE;  ///< entry in the owner table, if any
+};
+
+/// The connection's owner table (TABLE): a BPF array fd to mmap.
+struct OwnerTableGrant {
+  UniqueFd fd;
+  uint32_t owner_id = 0;
+  uint32_t entries = 0;
 };
 
 /// Details of the last SMTD_APP_ERROR (Error carries errno and the message).
@@ -70,6 +78,9 @@ class SmtdClient {
   Status close(const Addr16& peer_addr, uint16_t peer_port, uint16_t local_port);
   /// Re-adopts a session after an smtd restart.
   Result<HeldSession> adopt(std::span<const uint8_t, SMTD_APP_TOKEN_LEN> token);
+  /// Asks for this connection's owner table (docs/xdp.md): the same table
+  /// every time; smtd removes it from XDP when the connection closes.
+  Result<OwnerTableGrant> owner_table();
   /// smtd's sessions, leases and channels as JSON (never key material).
   Result<std::string> list_json();
   /// The next notification, waiting up to `timeout_ms` (ETIMEDOUT if none).
@@ -91,6 +102,7 @@ class SmtdClient {
   Error error_from(const std::vector<uint8_t>& msg);
 
   UniqueFd fd_;
+  UniqueFd last_fd_;  // the fd the last received message carried, if any
   uint32_t next_request_ = 1;
   std::deque<std::vector<uint8_t>> notes_;
   SmtdErrorInfo last_error_;
