@@ -405,4 +405,24 @@ Result<XdpStats> read_xdp_stats(const XdpAttachment& att) {
   return sum;
 }
 
+Result<uint64_t> read_session_mac_failures(const XdpAttachment& att, const smt_session_key& key) {
+  const std::string path = att.pin_dir + "/" + SMT_MAP_SESSION_MAC_FAIL;
+  UniqueFd fd(bpf_obj_get(path.c_str()));
+  if (!fd) {
+    int err = errno;
+    return make_error(err, "cannot open " + path + ": " + strerr(err));
+  }
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return make_error(-cpus, "cannot count the possible CPUs");
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+  if (bpf_map_lookup_elem(fd.get(), &key, per_cpu.data()) != 0) {
+    int err = errno;
+    if (err == ENOENT) return uint64_t{0};
+    return make_error(err, "cannot read " + path + ": " + strerr(err));
+  }
+  uint64_t sum = 0;
+  for (uint64_t v : per_cpu) sum += v;
+  return sum;
+}
+
 }  // namespace smt::loader

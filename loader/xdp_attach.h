@@ -75,4 +75,8 @@ const char* xdp_stat_name(uint32_t stat);
 /// The interface's stats_percpu, summed over CPUs.
 Result<XdpStats> read_xdp_stats(const XdpAttachment& att);
 
+/// Tag failures XDP counted on this interface for one session
+/// (session_mac_fail_percpu, summed over CPUs); 0 when it has no entry.
+Result<uint64_t> read_session_mac_failures(const XdpAttachment& att, const smt_session_key& key);
+
 }  // namespace smt::loader

@@ -166,6 +166,9 @@ int cmd_sessions(const std::string& root, bool json) {
     if (err == ENOENT) return fail("no sessions map at " + path + " (nothing started here yet)");
     return fail("cannot open " + path + ": " + ld::libbpf_error_string(err));
   }
+  // Tag failures are per interface: the sum over every attached one.
+  auto attached = ld::list_xdp(root);
+  if (!attached) return fail(attached.error().message);
   std::ostringstream out;
   if (json) out << "{\"sessions\":[";
   smt_session_key key, next;
@@ -179,17 +182,24 @@ int cmd_sessions(const std::string& root, bool json) {
     // Only identifiers: the value's keys (rx/tx_ctl_key) are never printed.
     const std::string local = addr_text(key.local_addr), remote = addr_text(key.remote_addr);
     const unsigned lport = ntohs(key.local_port), rport = ntohs(key.remote_port);
+    uint64_t mac_failures = 0;
+    for (const auto& a : *attached) {
+      auto n = ld::read_session_mac_failures(a, key);
+      if (n) mac_failures += *n;
+    }
     if (json) {
       out << (first ? "" : ",") << "{\"local\":" << json_str(local) << ",\"local_port\":" << lport
           << ",\"remote\":" << json_str(remote) << ",\"remote_port\":" << rport
           << ",\"serial\":" << val.serial << ",\"owner\":" << val.owner_id
           << ",\"queue\":" << val.owner_queue << ",\"slot\":" << val.session_slot
-          << ",\"flags\":" << unsigned{val.flags} << "}";
+          << ",\"flags\":" << unsigned{val.flags} << ",\"mac_failures\":" << mac_failures
+          << "}";
     } else {
       out << local << ":" << lport << " <- " << remote << ":" << rport << " serial " << val.serial
           << " owner " << val.owner_id << " queue " << val.owner_queue << " slot "
           << val.session_slot << " flags 0x" << std::hex << unsigned{val.flags} << std::dec
-          << ((val.flags & SMT_SESSION_F_AF_XDP) ? " (af_xdp)" : "") << "\n";
+          << ((val.flags & SMT_SESSION_F_AF_XDP) ? " (af_xdp)" : "") << " mac_failures "
+          << mac_failures << "\n";
     }
     first = false;
   }
