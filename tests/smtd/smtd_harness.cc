@@ -85,6 +85,8 @@ bool make_netns_pair(Cleanup* cleanup, NetnsPair* out, std::string* err) {
   out->a = "smtdA-" + sfx;
   out->b = "smtdB-" + sfx;
   std::string va = "sva" + sfx, vb = "svb" + sfx;  // <= 15 characters
+  out->dev_a = va;
+  out->dev_b = vb;
   auto run = [&](const std::string& cmd) {
     std::string o;
     if (sh(cmd, &o) != 0) {

@@ -50,6 +50,7 @@ bool have_netns();
 struct NetnsPair {
   std::string a, b;
   std::string addr_a = "10.77.0.1", addr_b = "10.77.0.2";
+  std::string dev_a, dev_b;  ///< the veth ends in A and B
 };
 /// Creates the pair (names with a random suffix); `cleanup` deletes it.
 bool make_netns_pair(Cleanup* cleanup, NetnsPair* out, std::string* err);

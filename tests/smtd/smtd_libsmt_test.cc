@@ -472,5 +472,84 @@ TEST_F(LibsmtOverSmtdTest, EachSessionPublishesItsWindowBaseInItsOwnersTableAcro
   EXPECT_TRUE(eventually([&] { return !has_owner_table(true, client_owner); }, 5000));
 }
 
+
+// Issue 5: XDP attached with smtctl on both hosts while libsmt sessions run
+// through smtd. Every SMT packet one host's link sent is counted exactly once
+// by the other's XDP (passed to the stack: raw-socket sessions), GRANTs meet
+// their armed slots, nothing is dropped, and detaching leaves smtd's maps and
+// sessions alone.
+TEST_F(LibsmtOverSmtdTest, XdpPassesEveryPacketOfLiveSessionsAndDetachLeavesSmtdsMaps) {
+  start(true);
+  start(false);
+  auto smtctl = [&](bool is_a, const std::string& args, std::string* out = nullptr) {
+    std::string o;
+    int rc = sh("nsenter --net=/run/netns/" + (is_a ? ns_.a : ns_.b) + " " + SMTCTL_BIN +
+                    " --pin-root " + (is_a ? pin_a_ : pin_b_) + " " + args + " 2>&1",
+                &o);
+    if (out != nullptr) *out = o;
+    return rc;
+  };
+  // One counter of `smtctl stats --json` (a single interface per host).
+  auto counter = [&](bool is_a, const std::string& name) -> int64_t {
+    std::string out;
+    if (smtctl(is_a, "stats --json", &out) != 0) return -1;
+    std::smatch m;
+    if (!std::regex_search(out, m, std::regex("\"" + name + "\":([0-9]+)"))) return -1;
+    return std::stoll(m[1].str());
+  };
+  std::string out;
+  ASSERT_EQ(smtctl(true, "attach " + ns_.dev_a, &out), 0) << out;
+  ASSERT_EQ(smtctl(false, "attach " + ns_.dev_b, &out), 0) << out;
+
+  auto srv = socket(false, kServerPort);
+  ASSERT_TRUE(srv.has_value());
+  EchoServer echo(*srv);
+  auto cli = socket(true, 40000);
+  ASSERT_TRUE(cli.has_value());
+  // Small RPCs, and large ones in both directions: their GRANTs find armed slots.
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(rpc(*cli, 300000), 0);
+  ASSERT_TRUE(eventually([&] { return stats(*srv).rpcs_active == 0; }, 5000));
+
+  const uint64_t a_sent = stats(*cli).link_tx_packets, b_sent = stats(*srv).link_tx_packets;
+  std::printf("A sent %llu SMT packets, B %llu; GRANTs that grew a slot: A %lld, B %lld\n",
+              static_cast<unsigned long long>(a_sent), static_cast<unsigned long long>(b_sent),
+              static_cast<long long>(counter(true, "grant_grew")),
+              static_cast<long long>(counter(false, "grant_grew")));
+  EXPECT_EQ(counter(false, "pass_stack"), static_cast<int64_t>(a_sent))
+      << "B's XDP must see every SMT packet A sent";
+  EXPECT_EQ(counter(true, "pass_stack"), static_cast<int64_t>(b_sent));
+  for (bool host : {true, false}) {
+    EXPECT_GT(counter(host, "pass_not_smt"), 0) << "smtd's TCP control channel passes untouched";
+    EXPECT_GT(counter(host, "grant_grew"), 0) << "no GRANT met its armed slot";
+    for (const char* d : {"drop_fragment", "drop_bad_ip", "drop_truncated", "drop_bad_version",
+                          "drop_bad_type", "drop_bad_header", "drop_unknown_session",
+                          "drop_bad_tag", "drop_old_request", "drop_wrong_queue", "drop_no_xsk",
+                          "redirect_xsk"}) {
+      EXPECT_EQ(counter(host, d), 0) << (host ? "A " : "B ") << d;
+    }
+  }
+  EXPECT_EQ(stats(*cli).drops + stats(*srv).drops, 0u);
+
+  ASSERT_EQ(smtctl(false, "sessions --json", &out), 0) << out;
+  EXPECT_NE(out.find("\"local_port\":5000"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"mac_failures\":0"), std::string::npos) << out;
+
+  // Detach: nothing attached, smtd's maps and the session still there, and
+  // the raw-socket path carries on without XDP.
+  ASSERT_EQ(smtctl(true, "detach " + ns_.dev_a, &out), 0) << out;
+  ASSERT_EQ(smtctl(false, "detach " + ns_.dev_b, &out), 0) << out;
+  ASSERT_EQ(smtctl(false, "status --json", &out), 0) << out;
+  EXPECT_NE(out.find("\"interfaces\":[]"), std::string::npos) << out;
+  EXPECT_EQ(sh("nsenter --net=/run/netns/" + ns_.b + " ip link show " + ns_.dev_b +
+                   " | grep -q xdp"),
+            1)
+      << "a program is still attached";
+  smt_session_value v;
+  EXPECT_TRUE(map_entry(false, kServerPort, 40000, &v));
+  EXPECT_TRUE(has_owner_table(false, v.owner_id));
+  EXPECT_EQ(rpc(*cli, 64), 0);
+}
+
 }  // namespace
 }  // namespace smt::smtd::test
