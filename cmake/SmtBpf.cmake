@@ -25,10 +25,12 @@ pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET GLOBAL libbpf)
 
 # asm/ headers live in the multiarch include directory, which clang does not
 # search when targeting BPF.
+# A cache variable: include_guard(GLOBAL) means directories that include this
+# file after the first see only cached values.
 if(CMAKE_LIBRARY_ARCHITECTURE)
-  set(SMT_BPF_MULTIARCH_INCLUDE /usr/include/${CMAKE_LIBRARY_ARCHITECTURE})
+  set(SMT_BPF_MULTIARCH_INCLUDE /usr/include/${CMAKE_LIBRARY_ARCHITECTURE} CACHE INTERNAL "")
 else()
-  set(SMT_BPF_MULTIARCH_INCLUDE /usr/include/x86_64-linux-gnu)
+  set(SMT_BPF_MULTIARCH_INCLUDE /usr/include/x86_64-linux-gnu CACHE INTERNAL "")
 endif()
 
 set(SMT_BPF_CFLAGS -target bpf -mcpu=v3 -O2 -g -Wall -Wextra -Werror

@@ -7,12 +7,16 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <mutex>
 
 namespace smt::loader {
 namespace {
 
 constexpr size_t kMaxCapturedWarnings = 8192;
+// Big enough for the verifier's log of our largest program at log level 1.
+constexpr size_t kVerifierLogSize = 4u << 20;
 
 std::atomic<bool> g_verbose{false};
 thread_local std::string t_warnings;
@@ -62,6 +66,33 @@ std::string libbpf_error_string(int err) {
     std::snprintf(buf, sizeof buf, "error %d", err);
   }
   return buf;
+}
+
+std::vector<char> verifier_log_buffer() { return std::vector<char>(kVerifierLogSize, '\0'); }
+
+Status load_with_verifier_log(struct bpf_object* obj, const std::vector<char>& log,
+                              const std::string& what, const std::string& log_path) {
+  install_libbpf_logging();
+  take_libbpf_warnings();
+  const int err = bpf_object__load(obj);
+  if (err == 0) return {};
+  const std::string warnings = take_libbpf_warnings();
+  const std::string verifier(log.data(), strnlen(log.data(), log.size()));
+  if (verifier.empty()) {
+    if (err == -EPERM) {
+      return make_error(EPERM, "loading " + what +
+                                   " was refused (EPERM): needs root (CAP_BPF, CAP_NET_ADMIN)");
+    }
+    return make_error(-err, "loading " + what + " failed: " + libbpf_error_string(err) +
+                                (warnings.empty() ? "" : "\n" + warnings));
+  }
+  std::ofstream out(log_path, std::ios::trunc);
+  out << verifier;
+  out.close();
+  const std::string where =
+      out ? "its log is in " + log_path : "its log could not be written to " + log_path;
+  return make_error(EINVAL, "the kernel's verifier rejected " + what + " (" +
+                                libbpf_error_string(err) + "); " + where);
 }
 
 }  // namespace smt::loader

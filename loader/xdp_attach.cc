@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <vector>
 
@@ -27,7 +26,6 @@
 namespace smt::loader {
 namespace {
 
-constexpr size_t kVerifierLogSize = 4u << 20;
 
 struct SkelDeleter {
   void operator()(smt_xdp_bpf* s) const { smt_xdp_bpf__destroy(s); }
@@ -127,15 +125,6 @@ class AttachRollback {
   bool armed_ = true;
 };
 
-Status save_verifier_log(const AttachOptions& opts, const std::string& log, std::string* path) {
-  *path = opts.verifier_log_path.empty() ? "/tmp/smtctl-verifier-" + opts.ifname + ".log"
-                                         : opts.verifier_log_path;
-  std::ofstream out(*path, std::ios::trunc);
-  out << log;
-  if (!out) return make_error(EIO, "cannot write " + *path);
-  return {};
-}
-
 /// Attaches through a bpf_link (pinned at dir/link); if the kernel has no XDP
 /// links, through the netlink API with the program pinned at dir/prog.
 Status attach_prog(int prog_fd, int ifindex, XdpMode mode, const std::string& dir,
@@ -214,7 +203,7 @@ Result<XdpAttachment> attach_xdp(const AttachOptions& opts) {
   }
   AttachRollback rollback(dir);
 
-  std::vector<char> log(kVerifierLogSize);
+  std::vector<char> log = verifier_log_buffer();
   struct bpf_object_open_opts oo;
   std::memset(&oo, 0, sizeof oo);
   oo.sz = sizeof oo;
@@ -235,24 +224,11 @@ Result<XdpAttachment> attach_xdp(const AttachOptions& opts) {
   }
   if (Status s = globals->reuse_in(skel->obj); !s) return s.error();
 
-  if (int err = smt_xdp_bpf__load(skel.get()); err != 0) {
-    std::string warnings = take_libbpf_warnings();
-    std::string verifier(log.data(), strnlen(log.data(), log.size()));
-    if (verifier.empty()) {
-      if (err == -EPERM) {
-        return make_error(EPERM,
-                          "loading the XDP program was refused (EPERM): needs root "
-                          "(CAP_BPF, CAP_NET_ADMIN)");
-      }
-      return make_error(-err, "loading the XDP program failed: " + strerr(err) +
-                                  (warnings.empty() ? "" : "\n" + warnings));
-    }
-    std::string path;
-    Status saved = save_verifier_log(opts, verifier, &path);
-    return make_error(EINVAL, "the kernel's verifier rejected the XDP program (" + strerr(err) +
-                                  "); " +
-                                  (saved ? "its log is in " + path
-                                         : "its log could not be saved: " + saved.error().message));
+  const std::string log_path = opts.verifier_log_path.empty()
+                                   ? "/tmp/smtctl-verifier-" + opts.ifname + ".log"
+                                   : opts.verifier_log_path;
+  if (Status s = load_with_verifier_log(skel->obj, log, "the XDP program", log_path); !s) {
+    return s.error();
   }
 
   const int prog_fd = bpf_program__fd(skel->progs.smt_xdp_rx);
