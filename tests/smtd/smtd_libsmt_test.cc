@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -208,6 +209,16 @@ class LibsmtOverSmtdTest : public ::testing::Test {
     UniqueFd tables(bpf_obj_get(((is_a ? pin_a_ : pin_b_) + "/" SMT_MAP_GRANT_TABLES).c_str()));
     uint32_t inner_id = 0;
     return tables && bpf_map_lookup_elem(tables.get(), &owner, &inner_id) == 0;
+  }
+
+  /// Runs smtctl in host A's or B's namespace on its pin root; its exit code.
+  int smtctl(bool is_a, const std::string& args, std::string* out = nullptr) {
+    std::string o;
+    int rc = sh("nsenter --net=/run/netns/" + (is_a ? ns_.a : ns_.b) + " " + SMTCTL_BIN +
+                    " --pin-root " + (is_a ? pin_a_ : pin_b_) + " " + args + " 2>&1",
+                &o);
+    if (out != nullptr) *out = o;
+    return rc;
   }
 
   Cleanup cleanup_;
@@ -481,14 +492,6 @@ TEST_F(LibsmtOverSmtdTest, EachSessionPublishesItsWindowBaseInItsOwnersTableAcro
 TEST_F(LibsmtOverSmtdTest, XdpPassesEveryPacketOfLiveSessionsAndDetachLeavesSmtdsMaps) {
   start(true);
   start(false);
-  auto smtctl = [&](bool is_a, const std::string& args, std::string* out = nullptr) {
-    std::string o;
-    int rc = sh("nsenter --net=/run/netns/" + (is_a ? ns_.a : ns_.b) + " " + SMTCTL_BIN +
-                    " --pin-root " + (is_a ? pin_a_ : pin_b_) + " " + args + " 2>&1",
-                &o);
-    if (out != nullptr) *out = o;
-    return rc;
-  };
   // One counter of `smtctl stats --json` (a single interface per host).
   auto counter = [&](bool is_a, const std::string& name) -> int64_t {
     std::string out;
@@ -549,6 +552,57 @@ TEST_F(LibsmtOverSmtdTest, XdpPassesEveryPacketOfLiveSessionsAndDetachLeavesSmtd
   EXPECT_TRUE(map_entry(false, kServerPort, 40000, &v));
   EXPECT_TRUE(has_owner_table(false, v.owner_id));
   EXPECT_EQ(rpc(*cli, 64), 0);
+}
+
+
+// CONTRACT §5: smtd closes a session once XDP has counted 2^32 tag failures
+// for it, on both hosts, and forgets the count with the session. (The count
+// is written into the per-CPU map; sending 2^32 forgeries is not feasible.)
+TEST_F(LibsmtOverSmtdTest, SessionWithTwoToTheThirtyTwoTagFailuresIsClosedOnBothHosts) {
+  start(true);
+  start(false);
+  std::string out;
+  ASSERT_EQ(smtctl(false, "attach " + ns_.dev_b, &out), 0) << out;
+  auto srv = socket(false, kServerPort);
+  ASSERT_TRUE(srv.has_value());
+  EchoServer echo(*srv);
+  auto cli = socket(true, 40000);
+  ASSERT_TRUE(cli.has_value());
+  ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();
+
+  smt_session_key k;
+  std::memset(&k, 0, sizeof k);
+  auto la = parse_addr(ns_.addr_b).value(), pa = parse_addr(ns_.addr_a).value();
+  std::memcpy(k.local_addr, la.data(), 16);
+  std::memcpy(k.remote_addr, pa.data(), 16);
+  k.local_port = htons(kServerPort);
+  k.remote_port = htons(40000);
+  ASSERT_EQ(sh("ls -d " + pin_b_ + "/if-*", &out), 0) << out;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  UniqueFd fails(bpf_obj_get((out + "/" SMT_MAP_SESSION_MAC_FAIL).c_str()));
+  ASSERT_TRUE(fails) << out << ": " << std::strerror(errno);
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(libbpf_num_possible_cpus()), 0);
+  // One short of the limit, split over two CPUs: the session lives on.
+  per_cpu[0] = (uint64_t{1} << 32) - 2;
+  per_cpu[per_cpu.size() - 1] += 1;
+  ASSERT_EQ(bpf_map_update_elem(fails.get(), &k, per_cpu.data(), BPF_ANY), 0) << strerror(errno);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // two smtd ticks
+  EXPECT_EQ(stats(*srv).sessions_closed, 0u);
+  EXPECT_EQ(rpc(*cli, 64), 0);
+
+  per_cpu[per_cpu.size() - 1] += 1;  // the 2^32nd
+  ASSERT_EQ(bpf_map_update_elem(fails.get(), &k, per_cpu.data(), BPF_ANY), 0);
+  EXPECT_TRUE(eventually([&] { return stats(*srv).sessions_closed == 1; }, 5000)) << b_.log();
+  EXPECT_TRUE(b_.wait_log("(2^32 tag failures)", 1000)) << b_.log();
+  EXPECT_TRUE(a_.wait_log("closed (closed by the peer)", 5000)) << a_.log();
+  smt_session_value v;
+  EXPECT_FALSE(map_entry(false, kServerPort, 40000, &v));
+  EXPECT_NE(bpf_map_lookup_elem(fails.get(), &k, per_cpu.data()), 0)
+      << "the count outlived its session";
+  // The idle client learns of it on its next call, which opens a new session.
+  EXPECT_EQ(rpc(*cli, 64), 0);
+  EXPECT_EQ(stats(*cli).sessions_closed, 1u);
+  EXPECT_EQ(stats(*cli).sessions_opened, 2u);
 }
 
 }  // namespace

@@ -153,8 +153,8 @@ struct smt_sock {
   // sleeping thread for each new message it waits for. smtd's notifications
   // come first: a session a peer just opened is installed before the receive
   // batch that may carry its first packet.
-  void progress(uint64_t token) {
-    if (smtd && !smtd_busy) smtd->poll();
+  void progress(uint64_t token, bool poll_smtd = true) {
+    if (poll_smtd && smtd && !smtd_busy) smtd->poll();
     engine->progress();
     const size_t first_new = queue.size();
     while (auto ev = engine->next_event()) queue.push_back({std::move(*ev), token});
@@ -453,6 +453,10 @@ namespace {
 // (CONTRACT §6). The OPEN wait runs with the socket's lock released and as
 // if outside libsmt, so the helper and other threads keep the engine going.
 smt::Result<smt::SessionId> session_or_open(smt_sock& s, Call& c, const smt::lib::PeerAddr& pa) {
+  // A PEER_CLOSED that arrived while the socket was idle must close the
+  // session before a new request is queued on it (the caller's progress
+  // skips its own smtd poll, so this costs no extra system call).
+  if (s.smtd && !s.smtd_busy) s.smtd->poll();
   if (auto sid = s.engine->find_session(pa.addr, pa.port)) return *sid;
   if (!s.smtd) {
     return smt::make_error(ENOTCONN, "no session with " + pa.to_string() +
@@ -508,7 +512,7 @@ int smt_send_request(smt_sock* sock, const struct sockaddr* peer, socklen_t peer
   if (!sid.ok()) return fail(sid.error());
   auto rid = sock->engine->send_request(*sid, std::move(*data));
   if (!rid.ok()) return fail(rid.error());
-  sock->progress(thread_token());
+  sock->progress(thread_token(), /*poll_smtd=*/false);  // session_or_open just did
   ++sock->counters.requests_sent;
   *id = *rid;
   return 0;

@@ -138,6 +138,7 @@ enum smtd_close_reason {
   SMTD_CLOSE_IDLE = 2,        /* no control channel for idle_timeout */
   SMTD_CLOSE_LIFETIME = 3,    /* a certificate the session relied on expired */
   SMTD_CLOSE_OPEN_FAILED = 4, /* reserved */
+  SMTD_CLOSE_MAC_FAILURES = 5, /* XDP counted 2^32 tag failures (CONTRACT §5) */
 };
 
 struct smtd_app_adopt {

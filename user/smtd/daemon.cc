@@ -26,6 +26,8 @@ namespace {
 constexpr size_t kArenaSlots = 2048;
 constexpr auto kTick = std::chrono::seconds(1);
 constexpr auto kRedialGap = std::chrono::seconds(5);
+// CONTRACT §5: tag failures after which a session is closed.
+constexpr uint64_t kMacFailureLimit = uint64_t{1} << 32;
 // A TLS server closes a channel this long after reconnect_interval if the
 // client (whose job it is) has not.
 constexpr auto kServerReconnectSlack = std::chrono::seconds(60);
@@ -527,6 +529,7 @@ void Daemon::close_session(const SessionName& n, bool tell_peer, uint32_t app_re
   smt_session_key k = map_key(cfg_.address, n);
   if (Status st = maps_->delete_session(k); !st) log_error(st.error().message);
   if (Status st = maps_->delete_holder(k); !st) log_error(st.error().message);
+  maps_->delete_mac_failures(k);
   if (tell_peer && s->serial != 0 && !s->peer_name.empty()) {
     send_to_peer(s->peer_name, CloseMsg{s->serial});
   }
@@ -543,9 +546,10 @@ void Daemon::close_session(const SessionName& n, bool tell_peer, uint32_t app_re
     c.serial = s->serial;
     send_app(s->owner, &c, sizeof c);
   }
-  static const char* const kWhy[] = {"", "closed by the peer", "idle", "certificate lifetime"};
+  static const char* const kWhy[] = {"",     "closed by the peer", "idle", "certificate lifetime",
+                                     "",     "2^32 tag failures"};
   log_info("session serial " + std::to_string(s->serial) + " " + describe(n) + " closed" +
-           (app_reason > 0 && app_reason < 4 ? std::string(" (") + kWhy[app_reason] + ")" : ""));
+           (app_reason > 0 && app_reason < std::size(kWhy) && kWhy[app_reason][0] != '\0' ? std::string(" (") + kWhy[app_reason] + ")" : ""));
   if (s->serial != 0) by_serial_.erase({s->peer_identity, s->serial});
   release_slot(s->owner, s->slot);
   sessions_.erase(n);  // wipes the reply slot, if any
@@ -696,6 +700,8 @@ void Daemon::on_tick() {
   }
 
   std::vector<std::pair<SessionName, int>> expired;  // 0 open timeout, else a close reason
+  // CONTRACT §5: a session whose tags failed 2^32 times is closed.
+  const std::vector<UniqueFd> mac_maps = maps_->open_mac_fail_maps();
   for (auto& [n, s] : sessions_) {
     if (s.state == SessionState::kOpening) {
       if (now >= s.deadline) expired.push_back({n, 0});
@@ -707,6 +713,11 @@ void Daemon::on_tick() {
     }
     if (s.not_after != 0 && wall >= s.not_after) {
       expired.push_back({n, SMTD_CLOSE_LIFETIME});
+      continue;
+    }
+    if (!mac_maps.empty() &&
+        MapStore::mac_failures(mac_maps, map_key(cfg_.address, n)) >= kMacFailureLimit) {
+      expired.push_back({n, SMTD_CLOSE_MAC_FAILURES});
       continue;
     }
     auto lc = last_contact_.find(s.peer_identity);

@@ -4,8 +4,12 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 
+#include <dirent.h>
+
 #include <cstring>
 #include <vector>
+
+#include <bpf/libbpf.h>
 
 namespace smt::smtd {
 namespace {
@@ -171,6 +175,37 @@ Status MapStore::clear_owner_entry(int table_fd, uint32_t slot) {
     return map_error("update", "an owner table");
   }
   return {};
+}
+
+std::vector<UniqueFd> MapStore::open_mac_fail_maps() const {
+  std::vector<UniqueFd> out;
+  DIR* d = ::opendir(maps_.pin_root().c_str());
+  if (d == nullptr) return out;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strncmp(e->d_name, "if-", 3) != 0) continue;
+    const std::string path =
+        maps_.pin_root() + "/" + e->d_name + "/" + SMT_MAP_SESSION_MAC_FAIL;
+    UniqueFd fd(bpf_obj_get(path.c_str()));
+    if (fd) out.push_back(std::move(fd));
+  }
+  ::closedir(d);
+  return out;
+}
+
+uint64_t MapStore::mac_failures(const std::vector<UniqueFd>& maps, const smt_session_key& k) {
+  static const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return 0;
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+  uint64_t sum = 0;
+  for (const UniqueFd& fd : maps) {
+    if (bpf_map_lookup_elem(fd.get(), &k, per_cpu.data()) != 0) continue;
+    for (uint64_t v : per_cpu) sum += v;
+  }
+  return sum;
+}
+
+void MapStore::delete_mac_failures(const smt_session_key& k) const {
+  for (const UniqueFd& fd : open_mac_fail_maps()) (void)bpf_map_delete_elem(fd.get(), &k);
 }
 
 void MapStore::for_each_holder(

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "loader/global_maps.h"
@@ -59,6 +60,14 @@ class MapStore {
   size_t clear_owner_tables();
   /// Zeroes one entry of a table: no published base, no armed grant slot.
   static Status clear_owner_entry(int table_fd, uint32_t slot);
+
+  /// The session_mac_fail_percpu map of every interface attached under the
+  /// pin root (<root>/if-*/), opened once per sweep.
+  std::vector<UniqueFd> open_mac_fail_maps() const;
+  /// One session's tag failures, summed over those maps and their CPUs.
+  static uint64_t mac_failures(const std::vector<UniqueFd>& maps, const smt_session_key& k);
+  /// Forgets a deleted session's tag failures on every interface.
+  void delete_mac_failures(const smt_session_key& k) const;
 
   /// Visits every entry (used once, at start, to pick up state a previous smtd left).
   void for_each_holder(
