@@ -534,9 +534,23 @@ TEST_F(LibsmtOverSmtdTest, XdpPassesEveryPacketOfLiveSessionsAndDetachLeavesSmtd
   }
   EXPECT_EQ(stats(*cli).drops + stats(*srv).drops, 0u);
 
-  ASSERT_EQ(smtctl(false, "sessions --json", &out), 0) << out;
+  // CONTRACT §7 counters: XDP's per-session tag failures from the maps, the
+  // engine's counters from the holder's last report to smtd (once a second).
+  ASSERT_TRUE(eventually(
+      [&] {
+        smtctl(false, "sessions --json --socket " + sock_path(false), &out);
+        return out.find("\"engine\":{") != std::string::npos;
+      },
+      3000))
+      << out;
   EXPECT_NE(out.find("\"local_port\":5000"), std::string::npos) << out;
   EXPECT_NE(out.find("\"mac_failures\":0"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"tx_epoch\":0,\"rx_epoch\":0"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"auth_failures\":0,\"replays\":0,\"drops\":{}"), std::string::npos)
+      << out;
+  std::smatch sigma;
+  ASSERT_TRUE(std::regex_search(out, sigma, std::regex("\"sigma\":([0-9]+)"))) << out;
+  EXPECT_GT(std::stoull(sigma[1].str()), 55u) << "the server sealed a record per reply at least";
 
   // Detach: nothing attached, smtd's maps and the session still there, and
   // the raw-socket path carries on without XDP.

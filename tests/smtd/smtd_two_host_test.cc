@@ -21,6 +21,7 @@
 #include "smtd/app_protocol.h"
 #include "smtd/map_store.h"
 #include "smtd/smtd_client.h"
+#include "wire/drop_reason.h"
 #include "smtd_harness.h"
 #include "support/test_support.h"
 
@@ -520,6 +521,79 @@ TEST_F(TwoHostTest, StartRefusesAKeyReadableByOthers) {
   EXPECT_FALSE(a_.start(o, &err));
   EXPECT_NE(err.find("mode 0644"), std::string::npos) << err;
   EXPECT_NE(err.find("chmod 600"), std::string::npos) << err;
+}
+
+
+// STATS (docs/smtd.md §4): smtd keeps a holder's engine counters for
+// GET_STATS, ignores reports about sessions the sender does not hold, refuses
+// malformed ones, and replaces a session whose holder reports its keys spent
+// (CONTRACT §4): closed on both hosts, the holder told why.
+TEST_F(TwoHostTest, HolderReportsAreKeptAndSpentKeysCloseTheSessionOnBothHosts) {
+  start(true, {});
+  start(false, {});
+  auto ca = client(true);
+  auto cb = client(false);
+  HeldSession sa, sb;
+  open_session(&ca, &cb, &sa, &sb);
+  if (HasFatalFailure()) return;
+
+  smtd_app_session_stats e;
+  std::memset(&e, 0, sizeof e);
+  std::memcpy(e.peer_addr, sa.peer_addr.data(), 16);
+  e.peer_port = sa.peer_port;
+  e.local_port = sa.local_port;
+  e.serial = sa.serial;
+  e.tx_epoch = 3;
+  e.sigma = 77;
+  e.auth_failures = 5;
+  e.drops[static_cast<size_t>(DropReason::kReplay)] = 9;
+  ASSERT_TRUE(ca.send_stats({&e, 1}).ok());
+  // Another application's report about A's session changes nothing.
+  auto other = client(true);
+  smtd_app_session_stats forged = e;
+  forged.sigma = 1;
+  ASSERT_TRUE(other.send_stats({&forged, 1}).ok());
+  auto got = ca.session_stats();
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].serial, sa.serial);
+  EXPECT_EQ((*got)[0].sigma, 77u) << "a non-holder's report was taken";
+  EXPECT_EQ((*got)[0].tx_epoch, 3u);
+  const std::string listed = ca.list_json().value();
+  EXPECT_NE(listed.find("\"auth_failures\": 5"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("\"replay\": 9"), std::string::npos) << listed;
+
+  // Malformed: a count the length does not carry.
+  std::vector<uint8_t> bad(sizeof(smtd_app_stats) + sizeof e);
+  smtd_app_stats h;
+  std::memset(&h, 0, sizeof h);
+  h.hdr.version = SMTD_APP_VERSION;
+  h.hdr.type = SMTD_APP_STATS;
+  h.hdr.length = static_cast<uint32_t>(bad.size());
+  h.hdr.request_id = 77;
+  h.count = 2;
+  std::memcpy(bad.data(), &h, sizeof h);
+  ASSERT_TRUE(ca.send_raw(bad).ok());
+  auto reply = ca.recv_raw(5000);
+  ASSERT_TRUE(reply.ok());
+  smtd_app_error err;
+  ASSERT_EQ(reply->size(), sizeof err);
+  std::memcpy(&err, reply->data(), sizeof err);
+  EXPECT_EQ(err.hdr.type, SMTD_APP_ERROR);
+  EXPECT_EQ(err.err, EBADMSG);
+
+  e.flags = SMTD_STATS_F_NEEDS_NEW_SESSION;
+  ASSERT_TRUE(ca.send_stats({&e, 1}).ok());
+  auto note = ca.next_notification(5000);
+  ASSERT_TRUE(note.ok()) << note.error().message << a_.log();
+  ASSERT_EQ(note->kind, SmtdNotification::Kind::kPeerClosed);
+  EXPECT_EQ(note->closed.reason, static_cast<uint32_t>(SMTD_CLOSE_KEYS_SPENT));
+  auto peer_note = cb.next_notification(5000);
+  ASSERT_TRUE(peer_note.ok()) << peer_note.error().message << b_.log();
+  EXPECT_EQ(peer_note->kind, SmtdNotification::Kind::kPeerClosed);
+  smt_session_value v;
+  EXPECT_FALSE(lookup(pin_a_, ns_.addr_a, 40000, ns_.addr_b, 5000, &v));
+  EXPECT_FALSE(lookup(pin_b_, ns_.addr_b, 5000, ns_.addr_a, 40000, &v));
 }
 
 }  // namespace

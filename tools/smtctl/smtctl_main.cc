@@ -23,6 +23,8 @@
 #include "loader/libbpf_log.h"
 #include "loader/xdp_attach.h"
 #include "smt/wire.h"
+#include "smtd/smtd_client.h"
+#include "wire/drop_reason.h"
 
 namespace {
 
@@ -157,8 +159,47 @@ int cmd_stats(const std::string& root, bool json) {
   return kOk;
 }
 
-int cmd_sessions(const std::string& root, bool json) {
+// CONTRACT §7's engine counters of one session, as its holder last reported
+// them to smtd; "" when smtd has none.
+std::string engine_text(const smtd_app_session_stats* e, bool json) {
+  if (e == nullptr) return json ? ",\"engine\":null" : "";
+  std::ostringstream o;
+  std::string drops;
+  for (size_t i = 0; i < static_cast<size_t>(smt::DropReason::kCount) && i < SMTD_APP_STATS_DROPS;
+       ++i) {
+    if (e->drops[i] == 0) continue;
+    const char* name = smt::drop_reason_name(static_cast<smt::DropReason>(i));
+    if (json) {
+      drops += (drops.empty() ? "\"" : ",\"") + std::string(name) + "\":" +
+               std::to_string(e->drops[i]);
+    } else {
+      drops += " " + std::string(name) + "=" + std::to_string(e->drops[i]);
+    }
+  }
+  if (json) {
+    o << ",\"engine\":{\"tx_epoch\":" << e->tx_epoch << ",\"rx_epoch\":" << e->rx_epoch
+      << ",\"sigma\":" << e->sigma << ",\"sigma_limit\":" << e->sigma_limit
+      << ",\"auth_failures\":" << e->auth_failures << ",\"replays\":" << e->replays
+      << ",\"drops\":{" << drops << "}}";
+  } else {
+    o << "\n    epochs tx " << e->tx_epoch << " rx " << e->rx_epoch << ", sigma " << e->sigma
+      << "/" << e->sigma_limit << ", auth_failures " << e->auth_failures << ", replays "
+      << e->replays << ", drops" << (drops.empty() ? " none" : drops);
+  }
+  return o.str();
+}
+
+int cmd_sessions(const std::string& root, const std::string& smtd_socket, bool json) {
   if (!require_root()) return kFail;
+  // The engine's counters live in the applications; smtd holds their reports.
+  std::vector<smtd_app_session_stats> reports;
+  auto client = smt::smtd::SmtdClient::connect(smtd_socket);
+  auto got = client.ok() ? client->session_stats() : client.error();
+  if (got.ok()) {
+    reports = std::move(*got);
+  } else {
+    std::cerr << "smtctl: no engine counters: " << got.error().message << "\n";
+  }
   const std::string path = root + "/" + SMT_MAP_SESSIONS;
   UniqueFd fd(bpf_obj_get(path.c_str()));
   if (!fd) {
@@ -187,19 +228,26 @@ int cmd_sessions(const std::string& root, bool json) {
       auto n = ld::read_session_mac_failures(a, key);
       if (n) mac_failures += *n;
     }
+    const smtd_app_session_stats* engine = nullptr;
+    for (const auto& r : reports) {
+      if (r.serial == val.serial && r.local_port == lport && r.peer_port == rport &&
+          std::memcmp(r.peer_addr, key.remote_addr, 16) == 0) {
+        engine = &r;
+      }
+    }
     if (json) {
       out << (first ? "" : ",") << "{\"local\":" << json_str(local) << ",\"local_port\":" << lport
           << ",\"remote\":" << json_str(remote) << ",\"remote_port\":" << rport
           << ",\"serial\":" << val.serial << ",\"owner\":" << val.owner_id
           << ",\"queue\":" << val.owner_queue << ",\"slot\":" << val.session_slot
           << ",\"flags\":" << unsigned{val.flags} << ",\"mac_failures\":" << mac_failures
-          << "}";
+          << engine_text(engine, true) << "}";
     } else {
       out << local << ":" << lport << " <- " << remote << ":" << rport << " serial " << val.serial
           << " owner " << val.owner_id << " queue " << val.owner_queue << " slot "
           << val.session_slot << " flags 0x" << std::hex << unsigned{val.flags} << std::dec
           << ((val.flags & SMT_SESSION_F_AF_XDP) ? " (af_xdp)" : "") << " mac_failures "
-          << mac_failures << "\n";
+          << mac_failures << engine_text(engine, false) << "\n";
     }
     first = false;
   }
@@ -275,8 +323,12 @@ int main(int argc, char** argv) {
   status->add_flag("--json", json, "JSON output");
   auto* stats = app.add_subcommand("stats", "per-interface XDP counters (summed over CPUs)");
   stats->add_flag("--json", json, "JSON output");
-  auto* sessions = app.add_subcommand("sessions", "sessions in sessions_hash (no key material)");
+  auto* sessions = app.add_subcommand(
+      "sessions", "sessions in sessions_hash with their counters (no key material)");
   sessions->add_flag("--json", json, "JSON output");
+  std::string smtd_socket = smt::smtd::default_socket_path();
+  sessions->add_option("--socket", smtd_socket, "smtd's unix socket (engine counters)")
+      ->capture_default_str();
   auto* features = app.add_subcommand("features", "what IFACE offers for XDP");
   features->add_option("IFACE", ifname, "interface")->required();
 
@@ -296,7 +348,7 @@ int main(int argc, char** argv) {
   if (detach->parsed()) return cmd_detach(root, ifname);
   if (status->parsed()) return cmd_status(root, json);
   if (stats->parsed()) return cmd_stats(root, json);
-  if (sessions->parsed()) return cmd_sessions(root, json);
+  if (sessions->parsed()) return cmd_sessions(root, smtd_socket, json);
   if (features->parsed()) return cmd_features(ifname);
   return kUsage;
 }

@@ -15,6 +15,8 @@ namespace {
 
 // How often a socket whose smtd went away tries to reconnect.
 constexpr uint64_t kRetryNs = 100'000'000;
+// How often a socket reports its sessions' counters to smtd.
+constexpr uint64_t kReportNs = 1'000'000'000;
 
 bool connection_lost(int code) {
   return code == ECONNRESET || code == EPIPE || code == ENOTCONN || code == ETIMEDOUT;
@@ -74,12 +76,6 @@ void SmtdSessions::take_owner_table() {
     }
   }
   ++counters_.owner_table_errors;
-}
-
-std::string default_smtd_socket() {
-  const char* env = std::getenv("SMT_SMTD_SOCKET");
-  if (env != nullptr && env[0] != '\0') return env;
-  return "/run/smt/smtd.sock";
 }
 
 Result<std::unique_ptr<SmtdSessions>> SmtdSessions::connect(const std::string& path,
@@ -196,6 +192,10 @@ void SmtdSessions::poll() {
     if (clock_.now_ns() >= retry_at_ns_) (void)reconnect();
     if (!client_) return;
   }
+  if (clock_.now_ns() >= report_at_ns_) {
+    report();
+    if (!client_) return;
+  }
   for (;;) {
     auto n = client_->next_notification(0);
     if (!n.ok()) {
@@ -216,6 +216,49 @@ void SmtdSessions::poll() {
       (void)client_->close(n->session.peer_addr, n->session.peer_port, n->session.local_port);
     }
   }
+}
+
+void SmtdSessions::report() {
+  report_at_ns_ = clock_.now_ns() + kReportNs;
+  report_.clear();
+  std::vector<SessionId> ended;
+  for (const auto& [sid, h] : held_) {
+    auto st = engine_.session_stats(sid);
+    if (!st) {
+      ended.push_back(sid);
+      continue;
+    }
+    const PeerAddr& peer = peers_[sid];
+    smtd_app_session_stats e;
+    std::memset(&e, 0, sizeof e);
+    std::memcpy(e.peer_addr, peer.addr.data(), 16);
+    e.peer_port = peer.port;
+    e.local_port = port_;
+    e.tx_epoch = st->tx_epoch;
+    e.rx_epoch = st->rx_epoch;
+    e.flags = (st->needs_new_session ? SMTD_STATS_F_NEEDS_NEW_SESSION : 0) |
+              (st->epochs_exhausted ? SMTD_STATS_F_EPOCHS_EXHAUSTED : 0);
+    e.serial = h.serial;
+    e.sigma = st->sigma;
+    e.sigma_limit = st->sigma_limit;
+    e.auth_failures = st->auth_failures;
+    e.replays = st->replays;
+    for (size_t i = 0; i < static_cast<size_t>(DropReason::kCount) && i < SMTD_APP_STATS_DROPS;
+         ++i) {
+      e.drops[i] = st->drops.get(static_cast<DropReason>(i));
+    }
+    report_.push_back(e);
+  }
+  for (SessionId sid : ended) {
+    const PeerAddr peer = peers_[sid];
+    held_.erase(sid);
+    peers_.erase(sid);
+    ++counters_.engine_closed;
+    Status st = client_->close(peer.addr, peer.port, port_);
+    if (!st.ok() && connection_lost(st.error().code)) return disconnected();
+  }
+  if (report_.empty()) return;
+  if (Status st = client_->send_stats(report_); !st.ok()) disconnected();
 }
 
 void SmtdSessions::disconnected() {

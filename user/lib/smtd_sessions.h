@@ -32,10 +32,9 @@ struct SmtdCounters {
   uint64_t reconnects = 0;         ///< connections re-established after a drop
   uint64_t readopted = 0;          ///< sessions ADOPTed again after a reconnect
   uint64_t owner_table_errors = 0; ///< connections that got no owner table (no early XDP filter)
+  uint64_t engine_closed = 0;      ///< sessions the engine ended itself, CLOSEd at smtd
 };
 
-/// The default socket path: $SMT_SMTD_SOCKET, else /run/smt/smtd.sock.
-std::string default_smtd_socket();
 
 class SmtdSessions {
  public:
@@ -96,6 +95,10 @@ class SmtdSessions {
   void disconnected();
   Status reconnect();
   void on_peer_closed(const smtd_app_close& c);
+  /// About once a second: the engine's counters of every held session to smtd
+  /// (CONTRACT §7), and CLOSE for sessions the engine itself ended (keys at
+  /// their integrity limit), so smtd and the peer let them go too.
+  void report();
   void close_held(SessionId sid);
 
   std::string path_;
@@ -108,7 +111,9 @@ class SmtdSessions {
   uint16_t port_ = 0;
   bool ephemeral_ = false;
   std::map<SessionId, Held> held_;
+  std::vector<smtd_app_session_stats> report_;  // reused by report()
   uint64_t retry_at_ns_ = 0;
+  uint64_t report_at_ns_ = 0;
   SmtdCounters counters_;
 };
 

@@ -389,7 +389,7 @@ smt_sock* smt_socket_raw(const struct smt_socket_opts* opts) {
   smt::link::Link* raw = link->get();
   smt::lib::SocketConfig config;
   if (opts->smtd_socket == nullptr) {
-    config.smtd_socket = smt::lib::default_smtd_socket();
+    config.smtd_socket = smt::smtd::default_socket_path();
   } else {
     config.smtd_socket = opts->smtd_socket;  // "": no smtd
   }

@@ -37,6 +37,8 @@ enum smtd_app_type {
   SMTD_APP_ADOPT = 5,   /* struct smtd_app_adopt -> SMTD_APP_ADOPTED */
   SMTD_APP_LIST = 6,    /* struct smtd_app_list -> SMTD_APP_LIST_CHUNK... */
   SMTD_APP_TABLE = 7,   /* struct smtd_app_hdr -> SMTD_APP_TABLE_GRANTED + fd */
+  SMTD_APP_STATS = 8,   /* struct smtd_app_stats + entries; no reply (the app's report) */
+  SMTD_APP_GET_STATS = 9, /* struct smtd_app_hdr -> SMTD_APP_STATS_CHUNK... */
   /* replies */
   SMTD_APP_LEASED = 0x81,     /* struct smtd_app_lease */
   SMTD_APP_RELEASED = 0x82,   /* struct smtd_app_lease */
@@ -45,6 +47,7 @@ enum smtd_app_type {
   SMTD_APP_ADOPTED = 0x85,    /* struct smtd_app_session, no secrets */
   SMTD_APP_LIST_CHUNK = 0x86, /* struct smtd_app_list_chunk + JSON text */
   SMTD_APP_TABLE_GRANTED = 0x87, /* struct smtd_app_table; SCM_RIGHTS: the table's fd */
+  SMTD_APP_STATS_CHUNK = 0x88,   /* struct smtd_app_stats + entries, last flagged */
   SMTD_APP_ERROR = 0xff,      /* struct smtd_app_error */
   /* notifications (request_id 0) */
   SMTD_APP_INCOMING = 0x90,    /* struct smtd_app_session: a peer opened a session to a
@@ -139,6 +142,7 @@ enum smtd_close_reason {
   SMTD_CLOSE_LIFETIME = 3,    /* a certificate the session relied on expired */
   SMTD_CLOSE_OPEN_FAILED = 4, /* reserved */
   SMTD_CLOSE_MAC_FAILURES = 5, /* XDP counted 2^32 tag failures (CONTRACT §5) */
+  SMTD_CLOSE_KEYS_SPENT = 6,   /* the holder's engine reported its keys spent (CONTRACT §4) */
 };
 
 struct smtd_app_adopt {
@@ -157,6 +161,37 @@ struct smtd_app_list_chunk {
   uint32_t flags;    /* 16 SMTD_LIST_F_LAST on the final chunk */
   uint32_t text_len; /* 20 bytes of JSON text that follow */
   /* 24: text_len bytes of UTF-8 JSON; the chunks concatenated form one document */
+};
+
+/* STATS: a holder's engine counters of its sessions (CONTRACT §7), sent about
+ * once a second while it holds sessions; smtd keeps the latest per session
+ * for GET_STATS and LIST, and replaces a session whose keys are spent.
+ * STATS_CHUNK: GET_STATS's answer, the same layout (root: every session's
+ * latest report; others: their own), SMTD_LIST_F_LAST on the final chunk. */
+#define SMTD_APP_STATS_DROPS 32 /* drops[i]: enum DropReason i (user/wire/drop_reason.h) */
+#define SMTD_STATS_F_NEEDS_NEW_SESSION 0x01 /* a receive key passed 2^20 failed opens */
+#define SMTD_STATS_F_EPOCHS_EXHAUSTED 0x02  /* the sending epochs are used up */
+struct smtd_app_session_stats {
+  uint8_t peer_addr[16];  /*  0 */
+  uint16_t peer_port;     /* 16 */
+  uint16_t local_port;    /* 18 */
+  uint16_t tx_epoch;      /* 20 */
+  uint16_t rx_epoch;      /* 22 */
+  uint32_t flags;         /* 24 SMTD_STATS_F_* */
+  uint32_t reserved;      /* 28 0 */
+  uint64_t serial;        /* 32 */
+  uint64_t sigma;         /* 40 records sealed under the current epoch's key */
+  uint64_t sigma_limit;   /* 48 where that epoch ends */
+  uint64_t auth_failures; /* 56 records that failed to open */
+  uint64_t replays;       /* 64 requests the replay window dropped */
+  uint64_t drops[SMTD_APP_STATS_DROPS]; /* 72 the engine's drops by reason */
+};
+#define SMTD_APP_STATS_MAX_ENTRIES 48 /* per message: 24 + 48 * 328 <= SMTD_APP_MAX_MSG */
+struct smtd_app_stats {
+  struct smtd_app_hdr hdr;
+  uint32_t count; /* 16 entries that follow, <= SMTD_APP_STATS_MAX_ENTRIES */
+  uint32_t flags; /* 20 STATS: 0; STATS_CHUNK: SMTD_LIST_F_LAST on the final one */
+  /* 24: count struct smtd_app_session_stats */
 };
 
 /* ERROR: why a request failed. */
@@ -183,6 +218,9 @@ static_assert(offsetof(smtd_app_session, peer_identity) == 216, "smtd_app_sessio
 static_assert(offsetof(smtd_app_session, session_slot) == 472, "smtd_app_session.session_slot");
 static_assert(sizeof(smtd_app_session) == 480, "smtd_app_session size");
 static_assert(sizeof(smtd_app_table) == 32, "smtd_app_table size");
+static_assert(sizeof(smtd_app_session_stats) == 328, "smtd_app_session_stats size");
+static_assert(sizeof(smtd_app_stats) == 24, "smtd_app_stats size");
+static_assert(24 + SMTD_APP_STATS_MAX_ENTRIES * 328 <= SMTD_APP_MAX_MSG, "STATS fits");
 static_assert(sizeof(smtd_app_close) == 48, "smtd_app_close size");
 static_assert(sizeof(smtd_app_adopt) == 32, "smtd_app_adopt size");
 static_assert(sizeof(smtd_app_list) == 24, "smtd_app_list size");

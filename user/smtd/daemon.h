@@ -76,6 +76,8 @@ class Daemon {
     uint32_t rx_queue = 0;
     uint32_t peer_rx_queue = 0;
     uint32_t slot = SMTD_APP_SLOT_NONE;  // entry in the owner's table
+    std::optional<smtd_app_session_stats> engine_stats;  // the holder's latest STATS
+    Clock::time_point stats_at{};
     uint64_t channel = 0;  // kOpening: the channel OPEN went out on (0: not yet)
     std::array<uint8_t, 32> token_digest{};
     LockedSlot reply;  // kOpening initiator: the OPENED message, secrets included
@@ -151,6 +153,8 @@ class Daemon {
   void app_adopt(App* app, const smtd_app_adopt& req);
   void app_list(App* app, const smtd_app_list& req);
   void app_table(App* app, const smtd_app_hdr& req);
+  void app_stats(App* app, const uint8_t* msg, size_t len);
+  void app_get_stats(App* app, const smtd_app_hdr& req);
   /// A cleared entry of `owner`'s table for a new session, or SMTD_APP_SLOT_NONE.
   uint32_t take_slot(uint32_t owner);
   void release_slot(uint32_t owner, uint32_t slot);

@@ -12,6 +12,7 @@
 #include "smtd/daemon.h"
 #include "smtd/daemon_util.h"
 #include "smtd/smtd_log.h"
+#include "wire/drop_reason.h"
 
 namespace smt::smtd {
 namespace {
@@ -237,6 +238,11 @@ void Daemon::handle_app_message(App* app, const uint8_t* msg, size_t len) {
     case SMTD_APP_TABLE:
       if (!exact(sizeof(smtd_app_hdr), "TABLE")) return;
       return app_table(app, h);
+    case SMTD_APP_STATS:
+      return app_stats(app, msg, len);
+    case SMTD_APP_GET_STATS:
+      if (!exact(sizeof(smtd_app_hdr), "GET_STATS")) return;
+      return app_get_stats(app, h);
     default:
       return bad(EOPNOTSUPP, "unknown request type " + std::to_string(h.type));
   }
@@ -256,6 +262,72 @@ void Daemon::app_table(App* app, const smtd_app_hdr& req) {
   r.entries = SMT_OWNER_TABLE_SESSIONS;
   r.entry_size = sizeof(smt_owner_table_entry);
   send_app(app->id, &r, sizeof r, app->table.get());
+}
+
+void Daemon::app_stats(App* app, const uint8_t* msg, size_t len) {
+  smtd_app_stats h;
+  if (len < sizeof h) return send_app_error(app->id, 0, EBADMSG, "STATS shorter than its header");
+  std::memcpy(&h, msg, sizeof h);
+  auto bad = [&](const std::string& why) {
+    log_warning("malformed STATS from uid " + std::to_string(app->uid) + ": " + why);
+    send_app_error(app->id, h.hdr.request_id, EBADMSG, "STATS: " + why);
+  };
+  if (h.count > SMTD_APP_STATS_MAX_ENTRIES) return bad("more than 48 entries");
+  if (h.flags != 0) return bad("flags must be 0");
+  if (len != sizeof h + h.count * sizeof(smtd_app_session_stats)) {
+    return bad("length does not match " + std::to_string(h.count) + " entries");
+  }
+  const auto now = Clock::now();
+  std::vector<std::pair<SessionName, uint64_t>> spent;
+  for (uint32_t i = 0; i < h.count; ++i) {
+    smtd_app_session_stats e;
+    std::memcpy(&e, msg + sizeof h + i * sizeof e, sizeof e);
+    if (e.reserved != 0) return bad("reserved field of entry " + std::to_string(i) + " set");
+    SessionName n;
+    n.local_port = e.local_port;
+    std::memcpy(n.peer_addr.data(), e.peer_addr, 16);
+    n.peer_port = e.peer_port;
+    Session* s = find_session(n);
+    // Only the holder reports, and only on its live session; a report that
+    // crossed a close is dropped quietly.
+    if (s == nullptr || s->owner != app->id || s->state != SessionState::kLive ||
+        s->serial != e.serial) {
+      continue;
+    }
+    s->engine_stats = e;
+    s->stats_at = now;
+    if (e.flags & (SMTD_STATS_F_NEEDS_NEW_SESSION | SMTD_STATS_F_EPOCHS_EXHAUSTED)) {
+      spent.push_back({n, e.flags});
+    }
+  }
+  for (const auto& [n, flags] : spent) {
+    log_info("session " + describe(n) + ": the holder reports its keys spent (" +
+             ((flags & SMTD_STATS_F_NEEDS_NEW_SESSION) ? "2^20 failed opens" : "epochs used up") +
+             "); replacing it");
+    close_session(n, true, SMTD_CLOSE_KEYS_SPENT);
+  }
+}
+
+void Daemon::app_get_stats(App* app, const smtd_app_hdr& req) {
+  std::vector<smtd_app_session_stats> all;
+  for (const auto& [n, s] : sessions_) {
+    if (!s.engine_stats || (app->uid != 0 && s.owner_uid != app->uid)) continue;
+    all.push_back(*s.engine_stats);
+  }
+  size_t pos = 0;
+  do {
+    const size_t n = std::min<size_t>(SMTD_APP_STATS_MAX_ENTRIES, all.size() - pos);
+    std::vector<uint8_t> buf(sizeof(smtd_app_stats) + n * sizeof(smtd_app_session_stats));
+    smtd_app_stats c;
+    std::memset(&c, 0, sizeof c);
+    c.hdr = reply_hdr(SMTD_APP_STATS_CHUNK, static_cast<uint32_t>(buf.size()), req.request_id);
+    c.count = static_cast<uint32_t>(n);
+    c.flags = pos + n >= all.size() ? SMTD_LIST_F_LAST : 0;
+    std::memcpy(buf.data(), &c, sizeof c);
+    if (n != 0) std::memcpy(buf.data() + sizeof c, &all[pos], n * sizeof(smtd_app_session_stats));
+    if (!send_app(app->id, buf.data(), buf.size())) return;
+    pos += n;
+  } while (pos < all.size());
 }
 
 uint32_t Daemon::take_slot(uint32_t owner) {
@@ -490,6 +562,26 @@ void Daemon::app_adopt(App* app, const smtd_app_adopt& req) {
            " re-adopted session serial " + std::to_string(s->serial));
 }
 
+namespace {
+// CONTRACT §7's per-session counters as the holder last reported them.
+template <typename S>
+std::string engine_stats_json(const S& s) {
+  if (!s.engine_stats) return "";
+  const smtd_app_session_stats& e = *s.engine_stats;
+  std::string drops;
+  for (size_t i = 0; i < static_cast<size_t>(DropReason::kCount) && i < SMTD_APP_STATS_DROPS; ++i) {
+    if (e.drops[i] == 0) continue;
+    drops += (drops.empty() ? "" : ", ") + json_string(drop_reason_name(static_cast<DropReason>(i))) +
+             ": " + std::to_string(e.drops[i]);
+  }
+  return ", \"engine\": {\"tx_epoch\": " + std::to_string(e.tx_epoch) +
+         ", \"rx_epoch\": " + std::to_string(e.rx_epoch) + ", \"sigma\": " +
+         std::to_string(e.sigma) + ", \"sigma_limit\": " + std::to_string(e.sigma_limit) +
+         ", \"auth_failures\": " + std::to_string(e.auth_failures) +
+         ", \"replays\": " + std::to_string(e.replays) + ", \"drops\": {" + drops + "}}";
+}
+}  // namespace
+
 std::string Daemon::sessions_json(uint32_t uid) const {
   auto now = Clock::now();
   std::string out = "{\"sessions\": [";
@@ -516,7 +608,7 @@ std::string Daemon::sessions_json(uint32_t uid) const {
            ", \"owner_pid\": " + std::to_string(s.owner_pid) + ", \"age_s\": " +
            std::to_string(
                std::chrono::duration_cast<std::chrono::seconds>(now - s.opened_at).count()) +
-           ", \"not_after\": " + std::to_string(s.not_after) + "}";
+           ", \"not_after\": " + std::to_string(s.not_after) + engine_stats_json(s) + "}";
   }
   out += "\n], \"leases\": [";
   first = true;

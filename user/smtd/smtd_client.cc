@@ -6,6 +6,7 @@
 #include <sys/un.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "smt/wire.h"
@@ -30,6 +31,12 @@ bool is_notification(const std::vector<uint8_t>& m) {
 }
 
 }  // namespace
+
+std::string default_socket_path() {
+  const char* env = std::getenv("SMT_SMTD_SOCKET");
+  if (env != nullptr && env[0] != '\0') return env;
+  return "/run/smt/smtd.sock";
+}
 
 Result<SmtdClient> SmtdClient::connect(const std::string& socket_path) {
   sockaddr_un sun{};
@@ -238,6 +245,45 @@ Result<OwnerTableGrant> SmtdClient::owner_table() {
   g.owner_id = t.owner_id;
   g.entries = t.entries;
   return g;
+}
+
+Status SmtdClient::send_stats(std::span<const smtd_app_session_stats> entries) {
+  size_t pos = 0;
+  do {
+    const size_t n = std::min<size_t>(SMTD_APP_STATS_MAX_ENTRIES, entries.size() - pos);
+    std::vector<uint8_t> buf(sizeof(smtd_app_stats) + n * sizeof(smtd_app_session_stats));
+    smtd_app_stats h{};
+    h.hdr = make_hdr(SMTD_APP_STATS, static_cast<uint32_t>(buf.size()), 0);
+    h.count = static_cast<uint32_t>(n);
+    std::memcpy(buf.data(), &h, sizeof h);
+    if (n != 0) std::memcpy(buf.data() + sizeof h, &entries[pos], n * sizeof entries[0]);
+    if (Status s = send_raw(buf); !s) return s;
+    pos += n;
+  } while (pos < entries.size());
+  return {};
+}
+
+Result<std::vector<smtd_app_session_stats>> SmtdClient::session_stats() {
+  smtd_app_hdr r = make_hdr(SMTD_APP_GET_STATS, sizeof r, 0);
+  auto m = call(&r, sizeof r, 10000);
+  std::vector<smtd_app_session_stats> out;
+  for (;;) {
+    if (!m) return m.error();
+    smtd_app_stats c;
+    if (m->size() < sizeof c) return make_error(EPROTO, "malformed STATS_CHUNK");
+    std::memcpy(&c, m->data(), sizeof c);
+    if (c.hdr.type != SMTD_APP_STATS_CHUNK || c.count > SMTD_APP_STATS_MAX_ENTRIES ||
+        m->size() != sizeof c + c.count * sizeof(smtd_app_session_stats)) {
+      return make_error(EPROTO, "malformed STATS_CHUNK");
+    }
+    const size_t at = out.size();
+    out.resize(at + c.count);
+    if (c.count != 0) {
+      std::memcpy(&out[at], m->data() + sizeof c, c.count * sizeof(smtd_app_session_stats));
+    }
+    if (c.flags & SMTD_LIST_F_LAST) return out;
+    m = recv_raw(10000);
+  }
 }
 
 Result<std::string> SmtdClient::list_json() {

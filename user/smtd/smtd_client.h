@@ -63,6 +63,10 @@ struct SmtdNotification {
   smtd_app_close closed{};  ///< kPeerClosed
 };
 
+/// Where applications find smtd: $SMT_SMTD_SOCKET, else /run/smt/smtd.sock
+/// (smtd's own default --socket).
+std::string default_socket_path();
+
 class SmtdClient {
  public:
   /// Connects to smtd's socket.
@@ -81,6 +85,10 @@ class SmtdClient {
   /// Asks for this connection's owner table (docs/xdp.md): the same table
   /// every time; smtd removes it from XDP when the connection closes.
   Result<OwnerTableGrant> owner_table();
+  /// Reports the engine's counters of held sessions (STATS; no reply).
+  Status send_stats(std::span<const smtd_app_session_stats> entries);
+  /// The latest counters every holder reported (GET_STATS; root: all sessions).
+  Result<std::vector<smtd_app_session_stats>> session_stats();
   /// smtd's sessions, leases and channels as JSON (never key material).
   Result<std::string> list_json();
   /// The next notification, waiting up to `timeout_ms` (ETIMEDOUT if none).
