@@ -546,8 +546,7 @@ void CaptureDecoder::on_record(const Ctx& ctx, const DataHeader& h, RecordCipher
                " (" + drop_reason_name(r.why) + ")",
            &h);
     }
-    if (a.empty()) pending_.erase(it);
-    return;
+    return;  // kept: a message that never completes is listed by finish()
   }
   if (!r.completed) return;
   std::vector<uint8_t> msg = a.take_message();
