@@ -139,9 +139,9 @@ void expect_recovers_everything(const PairRun& run, uint64_t seed, bool want_epo
   TempDir dir;
   ASSERT_TRUE(dir.ok());
   ASSERT_FALSE(run.expected.empty());
-  ASSERT_TRUE(smt::test::write_ip_pcap(dir.file("c.pcap"), run.packets, SMT_IPPROTO_DEFAULT,
-                                       run.times)
-                  .ok());
+  ASSERT_TRUE(
+      smt::test::write_ip_pcap(dir.file("c.pcap"), run.packets, SMT_IPPROTO_DEFAULT, run.times)
+          .ok());
   write_text(dir.file("k.log"), pair_keylog(seed, 42));
   DecodeOptions o;
   o.keylog_path = dir.file("k.log");
@@ -163,8 +163,8 @@ void expect_recovers_everything(const PairRun& run, uint64_t seed, bool want_epo
     ASSERT_EQ(type, "message") << line.substr(0, 300);
     EXPECT_EQ(json_field(line, "serial"), "42");
     EXPECT_EQ(json_field(line, "truncated"), "false");
-    const auto key = std::make_pair(json_field(line, "direction"),
-                                    std::stoull(json_field(line, "id")));
+    const auto key =
+        std::make_pair(json_field(line, "direction"), std::stoull(json_field(line, "id")));
     EXPECT_EQ(got.count(key), 0u) << "message printed twice: " << key.first << " " << key.second;
     got[key] = smt::test::unhex(json_field(line, "data_hex"));
     EXPECT_EQ(json_field(line, "length"), std::to_string(got[key].size()));
@@ -239,9 +239,9 @@ TEST(DecodeCapture, PacketsOfASessionMissingFromTheKeyLogAreReportedOncePerFlow)
   smt::test::fill_test_secrets(&p, seed);
   auto in = pair_context(42);
   in.responder_port = 2001;
-  write_text(dir.file("k.log"), keylog_lines(in, p.initiator_secret.span(),
-                                             p.responder_secret.span(), p.initiator_ctl.span(),
-                                             p.responder_ctl.span()));
+  write_text(dir.file("k.log"),
+             keylog_lines(in, p.initiator_secret.span(), p.responder_secret.span(),
+                          p.initiator_ctl.span(), p.responder_ctl.span()));
   DecodeOptions o;
   o.keylog_path = dir.file("k.log");
   o.capture_path = dir.file("c.pcap");
@@ -348,8 +348,9 @@ TEST(DecodeCapture, TextOutputEscapesAndTruncatesPlaintext) {
   TempDir dir;
   write_text(dir.file("k.log"), pair_keylog(seed, 9));
   std::vector<CapturedIp> pkts = {ip_packet(true, crafted_packet(p, *cipher, 6, text))};
-  ASSERT_TRUE(smt::test::write_ip_pcap(dir.file("c.pcap"), pkts, 253, {{1'700'000'000'123'456'000ull}})
-                  .ok());
+  ASSERT_TRUE(
+      smt::test::write_ip_pcap(dir.file("c.pcap"), pkts, 253, {{1'700'000'000'123'456'000ull}})
+          .ok());
   DecodeOptions o;
   o.keylog_path = dir.file("k.log");
   o.capture_path = dir.file("c.pcap");
@@ -377,10 +378,10 @@ TEST(DecodeCapture, CommandLineExitCodesAndMessages) {
   write_text(dir.file("k.log"), pair_keylog(1, 1));
   write_text(dir.file("bad.pcap"), "this is not a capture");
   out.clear();
-  EXPECT_EQ(smt::test::run_command(tool + " --keylog " + dir.file("k.log") + " -r " +
-                                       dir.file("bad.pcap") + " 2>&1",
-                                   &out),
-            2);
+  EXPECT_EQ(
+      smt::test::run_command(
+          tool + " --keylog " + dir.file("k.log") + " -r " + dir.file("bad.pcap") + " 2>&1", &out),
+      2);
   EXPECT_NE(out.find("not a pcap file"), std::string::npos) << out;
   out.clear();
   EXPECT_EQ(smt::test::run_command(tool + " --keylog " + dir.file("missing.log") + " -r " +

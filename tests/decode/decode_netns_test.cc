@@ -98,13 +98,13 @@ TEST(DecodeNetns, CaptureOfTwoSmtdsAndSmtEchoDecodesEveryPayloadWithoutNonceReus
   const std::string echo = SMT_ECHO_PATH;
   const std::string server_log = dir + "/server.log";
   out.clear();
-  ASSERT_EQ(smt::test::run_in_netns_cmd(
-                topo.b(),
-                echo + " server --port 5000 --raw-v4 " + Topology::kB4 + " --smtd " + dir +
-                    "/b.sock --max-rpcs " + std::to_string(rpcs) + " > " + server_log +
-                    " 2>&1 & echo $!",
-                &out),
-            0)
+  ASSERT_EQ(
+      smt::test::run_in_netns_cmd(topo.b(),
+                                  echo + " server --port 5000 --raw-v4 " + Topology::kB4 +
+                                      " --smtd " + dir + "/b.sock --max-rpcs " +
+                                      std::to_string(rpcs) + " > " + server_log + " 2>&1 & echo $!",
+                                  &out),
+      0)
       << out;
   const pid_t server_pid = static_cast<pid_t>(std::stol(out));
   ASSERT_GT(server_pid, 1);
@@ -116,13 +116,12 @@ TEST(DecodeNetns, CaptureOfTwoSmtdsAndSmtEchoDecodesEveryPayloadWithoutNonceReus
   const int rc = smt::test::run_in_netns_cmd(
       topo.a(),
       echo + " client --peer " + Topology::kB4 + " --port 5000 --local-port 40000 --raw-v4 " +
-          Topology::kA4 + " --sizes " + kSizes + " --count " + std::to_string(kCount) +
-          " --seed " + std::to_string(kSeed) + " --smtd " + dir + "/a.sock",
+          Topology::kA4 + " --sizes " + kSizes + " --count " + std::to_string(kCount) + " --seed " +
+          std::to_string(kSeed) + " --smtd " + dir + "/a.sock",
       &out);
   collector.join();
   ASSERT_EQ(rc, 0) << out << smtd_a.log() << smtd_b.log();
-  ASSERT_NE(out.find(std::to_string(rpcs - 1) + " rpcs, 0 failed, 0 mismatched"),
-            std::string::npos)
+  ASSERT_NE(out.find(std::to_string(rpcs - 1) + " rpcs, 0 failed, 0 mismatched"), std::string::npos)
       << out;
   capture.collect(SIZE_MAX, 200);
   ASSERT_EQ(capture.kernel_drops(), 0u) << "the capture missed packets";
@@ -131,8 +130,7 @@ TEST(DecodeNetns, CaptureOfTwoSmtdsAndSmtEchoDecodesEveryPayloadWithoutNonceReus
   const std::string pcap = dir + "/w.pcap";
   ASSERT_TRUE(capture.write_pcap(pcap).ok());
   // Both hosts' key logs, concatenated: every session appears twice.
-  write_text(dir + "/both.keylog",
-             read_all(dir + "/a.keylog") + read_all(dir + "/b.keylog"));
+  write_text(dir + "/both.keylog", read_all(dir + "/a.keylog") + read_all(dir + "/b.keylog"));
   ASSERT_NE(read_all(dir + "/both.keylog").find("SMT_I_AP_0"), std::string::npos);
 
   DecodeOptions o;
@@ -159,9 +157,8 @@ TEST(DecodeNetns, CaptureOfTwoSmtdsAndSmtEchoDecodesEveryPayloadWithoutNonceReus
   std::map<std::pair<std::string, std::vector<uint8_t>>, int> got;
   for (const auto& line : lines(r.out)) {
     ASSERT_EQ(json_field(line, "type"), "message") << line.substr(0, 300);
-    EXPECT_EQ(json_field(line, "src").find(json_field(line, "direction") == "i->r"
-                                                ? Topology::kA4
-                                                : Topology::kB4),
+    EXPECT_EQ(json_field(line, "src")
+                  .find(json_field(line, "direction") == "i->r" ? Topology::kA4 : Topology::kB4),
               0u)
         << line.substr(0, 300);
     got[{json_field(line, "direction"), smt::test::unhex(json_field(line, "data_hex"))}] += 1;

@@ -50,9 +50,8 @@ inline void write_text(const std::string& path, const std::string& s) {
 inline std::string keylog_lines(const SessionContextInput& in, std::span<const uint8_t> si,
                                 std::span<const uint8_t> sr, std::span<const uint8_t> ci,
                                 std::span<const uint8_t> cr) {
-  return smtd::keylog_line("SMT_I_AP_0", in, si) + "\n" +
-         smtd::keylog_line("SMT_R_AP_0", in, sr) + "\n" +
-         smtd::keylog_line("SMT_I_CTL", in, ci) + "\n" +
+  return smtd::keylog_line("SMT_I_AP_0", in, si) + "\n" + smtd::keylog_line("SMT_R_AP_0", in, sr) +
+         "\n" + smtd::keylog_line("SMT_I_CTL", in, ci) + "\n" +
          smtd::keylog_line("SMT_R_CTL", in, cr) + "\n";
 }
 

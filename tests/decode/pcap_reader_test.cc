@@ -167,8 +167,7 @@ TEST(PcapReader, TimestampFractionOutOfRangeIsAnError) {
   PcapBytes p;
   p.header(kMicro, 101);
   p.record(1, 1'000'000, ipv4_packet({}));
-  EXPECT_NE(first_error(d, p.b).find("timestamp fraction 1000000 out of range"),
-            std::string::npos);
+  EXPECT_NE(first_error(d, p.b).find("timestamp fraction 1000000 out of range"), std::string::npos);
 }
 
 TEST(PcapReader, BothByteOrdersAndBothResolutionsReadTheSameFrames) {
@@ -211,7 +210,7 @@ TEST(IpFrame, EveryLinkTypeYieldsTheSamePacket) {
   sll2[0] = 0x08;
   sll2.insert(sll2.end(), ip.begin(), ip.end());
   const std::pair<uint32_t, std::vector<uint8_t>> cases[] = {
-      {kLinktypeRaw, ip},       {kLinktypeIpv4, ip},       {kLinktypeEthernet, eth},
+      {kLinktypeRaw, ip},        {kLinktypeIpv4, ip},      {kLinktypeEthernet, eth},
       {kLinktypeEthernet, vlan}, {kLinktypeLinuxSll, sll}, {kLinktypeLinuxSll2, sll2},
   };
   for (const auto& [lt, frame] : cases) {

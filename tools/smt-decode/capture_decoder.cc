@@ -172,10 +172,10 @@ CaptureDecoder::CaptureDecoder(std::vector<LoggedSession> sessions, const Decode
     const size_t idx = sessions_.size();
     if (s->log.protocol == opts_.protocol) {
       const auto& L = s->log;
-      by_tuple_[{L.initiator_addr, L.initiator_port, L.responder_addr, L.responder_port}]
-          .push_back({idx, kInitToResp});
-      by_tuple_[{L.responder_addr, L.responder_port, L.initiator_addr, L.initiator_port}]
-          .push_back({idx, kRespToInit});
+      by_tuple_[{L.initiator_addr, L.initiator_port, L.responder_addr, L.responder_port}].push_back(
+          {idx, kInitToResp});
+      by_tuple_[{L.responder_addr, L.responder_port, L.initiator_addr, L.initiator_port}].push_back(
+          {idx, kRespToInit});
     }
     sessions_.push_back(std::move(s));
   }
@@ -190,8 +190,7 @@ void CaptureDecoder::emit(const std::string& line) {
 
 std::string CaptureDecoder::session_text(const Ctx& ctx) const {
   if (ctx.session == SIZE_MAX) return "";
-  return " serial " + std::to_string(sessions_[ctx.session]->log.serial) + " " +
-         dir_name(ctx.dir);
+  return " serial " + std::to_string(sessions_[ctx.session]->log.serial) + " " + dir_name(ctx.dir);
 }
 
 void CaptureDecoder::fail(const Ctx& ctx, const std::string& what, const DataHeader* h) {
@@ -210,8 +209,8 @@ void CaptureDecoder::fail(const Ctx& ctx, const std::string& what, const DataHea
   }
   std::string line = ctx.time + " " + ctx.src + " > " + ctx.dst + session_text(ctx);
   if (h != nullptr) {
-    line += " id " + std::to_string(h->message_id) + " record " +
-            std::to_string(h->record_index) + " epoch " + std::to_string(h->epoch);
+    line += " id " + std::to_string(h->message_id) + " record " + std::to_string(h->record_index) +
+            " epoch " + std::to_string(h->epoch);
   }
   emit(line + ": ERROR " + what);
 }
@@ -262,8 +261,8 @@ void CaptureDecoder::on_smt(const Ctx& base, const IpPacket& ip, std::span<const
     return;
   }
   if (pkt.size() < sizeof(struct smt_common_hdr)) {
-    fail(ctx, "SMT packet shorter than its common header (" + std::to_string(pkt.size()) +
-                  " bytes)");
+    fail(ctx,
+         "SMT packet shorter than its common header (" + std::to_string(pkt.size()) + " bytes)");
     return;
   }
   if (pkt[13] == SMT_TYPE_DATA) {
@@ -275,8 +274,7 @@ void CaptureDecoder::on_smt(const Ctx& base, const IpPacket& ip, std::span<const
   }
 }
 
-void CaptureDecoder::on_control(const Ctx& base, const IpPacket& ip,
-                                std::span<const uint8_t> pkt) {
+void CaptureDecoder::on_control(const Ctx& base, const IpPacket& ip, std::span<const uint8_t> pkt) {
   ControlPacket c;
   DropReason why;
   if (!parse_control_packet(pkt, &c, &why)) {
@@ -334,8 +332,7 @@ RecordCipher* CaptureDecoder::opener(size_t session, int dir, uint16_t epoch, st
     secret = d.cursor;
   }
   if (!have) {
-    *why = "no traffic secret logged for this direction at or below epoch " +
-           std::to_string(epoch);
+    *why = "no traffic secret logged for this direction at or below epoch " + std::to_string(epoch);
     return nullptr;
   }
   while (at < epoch) {
@@ -398,8 +395,7 @@ void CaptureDecoder::on_data(Ctx ctx, const IpPacket& ip, std::span<const uint8_
     }
   }
   if (!found) {
-    fail(ctx, "DATA header tag verifies under no logged session for these addresses and ports",
-         &h);
+    fail(ctx, "DATA header tag verifies under no logged session for these addresses and ports", &h);
     return;
   }
   if (h.message_length > kMaxMessage) {
@@ -425,8 +421,9 @@ void CaptureDecoder::on_data(Ctx ctx, const IpPacket& ip, std::span<const uint8_
   }
   // A TSO slice: join the record's bytes first (bounds before anything).
   if (payload.empty() || h.seg_pos > kMaxWire || payload.size() > kMaxWire - h.seg_pos) {
-    fail(ctx, "DATA slice outside any possible record (seg_pos " + std::to_string(h.seg_pos) +
-                  ", " + std::to_string(payload.size()) + " bytes)",
+    fail(ctx,
+         "DATA slice outside any possible record (seg_pos " + std::to_string(h.seg_pos) + ", " +
+             std::to_string(payload.size()) + " bytes)",
          &h);
     return;
   }
@@ -455,8 +452,9 @@ void CaptureDecoder::on_data(Ctx ctx, const IpPacket& ip, std::span<const uint8_
   }
   st.max_end = std::max(st.max_end, h.seg_pos + payload.size());
   if (conflict) {
-    fail(ctx, "slice differs from earlier bytes of the same record (forged, or a record sealed "
-              "twice); the earlier bytes are kept",
+    fail(ctx,
+         "slice differs from earlier bytes of the same record (forged, or a record sealed "
+         "twice); the earlier bytes are kept",
          &h);
   }
   if (st.wire_len == 0 && st.have[0] && st.have[1] && st.have[2] && st.have[3] && st.have[4]) {
@@ -578,9 +576,9 @@ void CaptureDecoder::print_message(const Ctx& ctx, const DataHeader& h,
              .done());
     return;
   }
-  std::string line = ctx.time + " " + ctx.src + " > " + ctx.dst + session_text(ctx) + " " +
-                     kind + " id " + std::to_string(h.message_id) + " epoch " +
-                     std::to_string(h.epoch) + " len " + std::to_string(data.size()) + ": ";
+  std::string line = ctx.time + " " + ctx.src + " > " + ctx.dst + session_text(ctx) + " " + kind +
+                     " id " + std::to_string(h.message_id) + " epoch " + std::to_string(h.epoch) +
+                     " len " + std::to_string(data.size()) + ": ";
   line += opts_.hex ? hex_of(shown) : "\"" + escaped(shown) + "\"";
   if (truncated) line += " ... (" + std::to_string(data.size() - shown.size()) + " more bytes)";
   emit(line);
@@ -604,8 +602,8 @@ void CaptureDecoder::finish() {
                .done());
     } else {
       emit(p.first_time + " serial " + std::to_string(sessions_[session]->log.serial) + " " +
-           dir_name(dir) + " id " + std::to_string(id) + ": incomplete at the end of the capture (" +
-           have + ")");
+           dir_name(dir) + " id " + std::to_string(id) +
+           ": incomplete at the end of the capture (" + have + ")");
     }
   }
   pending_.clear();
@@ -642,11 +640,11 @@ int run_decode(const DecodeOptions& opts, std::FILE* out, std::FILE* err) {
   std::fflush(out);
   const DecodeCounters& c = dec.counters();
   std::fprintf(err,
-               "smt-decode: %" PRIu64 " frames, %" PRIu64 " SMT packets (%" PRIu64
-               " DATA, %" PRIu64 " control), %" PRIu64 " messages, %" PRIu64
-               " duplicate records, %" PRIu64 " incomplete messages, %" PRIu64 " failures",
-               c.frames, c.smt_packets, c.data_packets, c.control_packets, c.messages,
-               c.duplicates, c.incomplete, c.failures);
+               "smt-decode: %" PRIu64 " frames, %" PRIu64 " SMT packets (%" PRIu64 " DATA, %" PRIu64
+               " control), %" PRIu64 " messages, %" PRIu64 " duplicate records, %" PRIu64
+               " incomplete messages, %" PRIu64 " failures",
+               c.frames, c.smt_packets, c.data_packets, c.control_packets, c.messages, c.duplicates,
+               c.incomplete, c.failures);
   if (opts.check_nonces) {
     std::fprintf(err, ", %" PRIu64 " authentic records checked, %" PRIu64 " nonce reuses",
                  c.records_checked, c.nonce_reuses);

@@ -28,14 +28,14 @@
 namespace smt::decode {
 
 struct DecodeOptions {
-  std::string keylog_path;       ///< --keylog (required)
-  std::string capture_path;      ///< -r
+  std::string keylog_path;                 ///< --keylog (required)
+  std::string capture_path;                ///< -r
   uint8_t protocol = SMT_IPPROTO_DEFAULT;  ///< --proto
-  bool json = false;             ///< --json: one JSON object per line
-  bool hex = false;              ///< --hex: plaintext as hex, not escaped text
-  bool check_nonces = false;     ///< --check-nonces
-  bool quiet_control = false;    ///< --no-control: do not list control packets
-  size_t max_bytes = 64;         ///< plaintext bytes shown per message; 0 = all
+  bool json = false;                       ///< --json: one JSON object per line
+  bool hex = false;                        ///< --hex: plaintext as hex, not escaped text
+  bool check_nonces = false;               ///< --check-nonces
+  bool quiet_control = false;              ///< --no-control: do not list control packets
+  size_t max_bytes = 64;                   ///< plaintext bytes shown per message; 0 = all
 };
 
 /// What a run saw. "Failures" are SMT packets that could not be decoded.
@@ -45,11 +45,11 @@ struct DecodeCounters {
   uint64_t smt_packets = 0;
   uint64_t data_packets = 0;
   uint64_t control_packets = 0;
-  uint64_t messages = 0;       ///< decrypted and printed
-  uint64_t duplicates = 0;     ///< retransmitted records already delivered
-  uint64_t incomplete = 0;     ///< messages still missing records at the end
-  uint64_t failures = 0;       ///< reported problems (exit status 1)
-  uint64_t nonce_reuses = 0;   ///< --check-nonces findings (exit status 1)
+  uint64_t messages = 0;         ///< decrypted and printed
+  uint64_t duplicates = 0;       ///< retransmitted records already delivered
+  uint64_t incomplete = 0;       ///< messages still missing records at the end
+  uint64_t failures = 0;         ///< reported problems (exit status 1)
+  uint64_t nonce_reuses = 0;     ///< --check-nonces findings (exit status 1)
   uint64_t records_checked = 0;  ///< authentic records --check-nonces compared
 };
 

@@ -4,8 +4,8 @@
 
 #include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "smtd/address.h"
@@ -102,8 +102,9 @@ Result<std::vector<LoggedSession>> parse_keylog(std::string_view text, const std
       continue;
     }
     if (f.size() != 7) {
-      return bad("expected 7 fields (LABEL SERIAL INITIATOR RESPONDER PROTOCOL SUITE SECRET), got " +
-                 std::to_string(f.size()));
+      return bad(
+          "expected 7 fields (LABEL SERIAL INITIATOR RESPONDER PROTOCOL SUITE SECRET), got " +
+          std::to_string(f.size()));
     }
     Label label;
     if (!parse_label(f[0], &label)) {
@@ -131,9 +132,9 @@ Result<std::vector<LoggedSession>> parse_keylog(std::string_view text, const std
     const size_t want = label.epoch ? info->hash_len : 16;
     const std::string_view hex = f[6];
     if (hex.size() != 2 * want) {
-      return bad("secret must be " + std::to_string(want) + " bytes (" +
-                 std::to_string(2 * want) + " hex digits) for this label and suite, got " +
-                 std::to_string(hex.size()) + " digits");
+      return bad("secret must be " + std::to_string(want) + " bytes (" + std::to_string(2 * want) +
+                 " hex digits) for this label and suite, got " + std::to_string(hex.size()) +
+                 " digits");
     }
     uint8_t raw[SecretBytes::kCapacity];
     for (size_t i = 0; i < want; ++i) {

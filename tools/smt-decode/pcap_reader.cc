@@ -67,8 +67,8 @@ Result<std::unique_ptr<PcapReader>> PcapReader::open(const std::string& path) {
   }
   r->nanosecond_ = (r->swapped_ ? bswap32(magic) : magic) == kMagicNano;
   if (n < kFileHeaderLen) {
-    return make_error(EINVAL, path + ": truncated pcap file header (" + std::to_string(n) +
-                                  " of 24 bytes)");
+    return make_error(
+        EINVAL, path + ": truncated pcap file header (" + std::to_string(n) + " of 24 bytes)");
   }
   const uint16_t major = r->swapped_ ? static_cast<uint16_t>(h[4] << 8 | h[5])
                                      : static_cast<uint16_t>(h[5] << 8 | h[4]);
@@ -96,8 +96,8 @@ Result<std::optional<PcapFrame>> PcapReader::next() {
     return std::optional<PcapFrame>();
   }
   if (n < kRecordHeaderLen) {
-    return make_error(EINVAL, where + ": truncated record header (" + std::to_string(n) +
-                                  " of 16 bytes)");
+    return make_error(EINVAL,
+                      where + ": truncated record header (" + std::to_string(n) + " of 16 bytes)");
   }
   PcapFrame f;
   f.index = index;
@@ -106,8 +106,8 @@ Result<std::optional<PcapFrame>> PcapReader::next() {
   const uint32_t caplen = u32(h + 8);
   f.orig_len = u32(h + 12);
   if (frac >= (nanosecond_ ? 1'000'000'000u : 1'000'000u)) {
-    return make_error(EINVAL, where + ": timestamp fraction " + std::to_string(frac) +
-                                  " out of range");
+    return make_error(EINVAL,
+                      where + ": timestamp fraction " + std::to_string(frac) + " out of range");
   }
   f.ts_nsec = nanosecond_ ? frac : frac * 1000;
   if (caplen > kMaxCaplen) {

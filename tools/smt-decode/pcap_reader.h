@@ -35,9 +35,9 @@ bool linktype_supported(uint32_t linktype);
 /// One captured frame. `data` stays valid until the next call to next().
 struct PcapFrame {
   uint64_t ts_sec = 0;
-  uint32_t ts_nsec = 0;    ///< nanoseconds (microsecond files are scaled)
-  uint32_t orig_len = 0;   ///< length on the wire
-  uint64_t index = 0;      ///< 1-based record number, for messages
+  uint32_t ts_nsec = 0;           ///< nanoseconds (microsecond files are scaled)
+  uint32_t orig_len = 0;          ///< length on the wire
+  uint64_t index = 0;             ///< 1-based record number, for messages
   std::span<const uint8_t> data;  ///< the captured bytes (caplen of them)
 };
 

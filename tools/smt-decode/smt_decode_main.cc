@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
       o.capture_path = v;
     } else if (value("--proto", &v)) {
       unsigned p = 0;
-      if (!parse_number(v, &p) || p > 255) return usage_error("--proto wants 0..255, not '" + v + "'");
+      if (!parse_number(v, &p) || p > 255)
+        return usage_error("--proto wants 0..255, not '" + v + "'");
       o.protocol = static_cast<uint8_t>(p);
     } else if (value("--max-bytes", &v)) {
       if (!parse_number(v, &o.max_bytes)) {
