@@ -337,6 +337,44 @@ TEST(DecodeCapture, CheckNoncesFindsTwoCiphertextsUnderOneKeyAndSeqButNotRetrans
   EXPECT_EQ(r.out.find("NONCE REUSE"), std::string::npos) << r.out;
 }
 
+TEST(DecodeCapture, SmtPacketCutShortBySnaplenIsAFailureOtherTrafficIsIgnored) {
+  const uint64_t seed = 0xdec0de07;
+  SessionParams p;
+  smt::test::fill_test_secrets(&p, seed);
+  auto keys = derive_traffic_keys(Suite::kAes128GcmSha256, p.initiator_secret.span());
+  auto cipher = RecordCipher::create(Suite::kAes128GcmSha256, *keys, CipherDirection::kSeal);
+  ASSERT_TRUE(cipher.ok());
+  TempDir dir;
+  write_text(dir.file("k.log"), pair_keylog(seed, 9));
+  auto smt_pkt = ip_packet(true, crafted_packet(p, *cipher, 2, std::string(200, 'x')));
+  auto udp = ip_packet(true, std::vector<uint8_t>(30, 0));
+  ASSERT_TRUE(smt::test::write_ip_pcap(dir.file("udp.pcap"), {&udp, 1}, 17).ok());
+  ASSERT_TRUE(smt::test::write_ip_pcap(dir.file("c.pcap"), {&smt_pkt, 1}, 253).ok());
+  // Keep 60 bytes of the one record, as a 60-byte snaplen would.
+  std::ifstream in(dir.file("c.pcap"), std::ios::binary);
+  std::vector<uint8_t> b((std::istreambuf_iterator<char>(in)), {});
+  ASSERT_GT(b.size(), 24u + 16 + 60);
+  const uint32_t orig = static_cast<uint32_t>(b.size() - 40);
+  b[32] = 60;
+  b[33] = b[34] = b[35] = 0;
+  b.resize(24 + 16 + 60);
+  write_bytes(dir.file("c.pcap"), b);
+  DecodeOptions o;
+  o.keylog_path = dir.file("k.log");
+  o.capture_path = dir.file("c.pcap");
+  DecodeRun r = decode(o);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.out.find("record 1: IP packet cut short (captured 60 of " + std::to_string(orig) +
+                       " bytes; raise the snaplen)"),
+            std::string::npos)
+      << r.out;
+  o.capture_path = dir.file("udp.pcap");
+  r = decode(o);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("1 frames, 0 SMT packets"), std::string::npos) << r.err;
+}
+
 TEST(DecodeCapture, TextOutputEscapesAndTruncatesPlaintext) {
   const uint64_t seed = 0xdec0de06;
   SessionParams p;

@@ -252,6 +252,7 @@ TEST(IpFrame, LengthsBeyondTheCapturedBytesAreTruncationNotReads) {
   IpPacket p;
   EXPECT_EQ(parse_ip(ip, &p), FrameKind::kTruncated);
   EXPECT_EQ(p.protocol, 253) << "still recognisable as SMT";
+  EXPECT_EQ(p.family, 4);
   auto bad = ipv4_packet({});
   bad[0] = 0x44;  // IHL 16 bytes
   EXPECT_EQ(parse_ip(bad, &p), FrameKind::kBadIp);

@@ -24,13 +24,12 @@ FrameKind by_ethertype(uint16_t type, std::span<const uint8_t> rest, IpPacket* o
 
 FrameKind parse_ipv4(std::span<const uint8_t> p, IpPacket* out) {
   if (p.size() < 20) return FrameKind::kTruncated;
+  out->family = 4;
   out->protocol = p[9];  // known even when the rest is cut short
   const size_t ihl = size_t{p[0] & 0x0fu} * 4;
   const size_t total = load_be16(&p[2]);
   if (ihl < 20 || total < ihl) return FrameKind::kBadIp;
   if (ihl > p.size() || total > p.size()) return FrameKind::kTruncated;
-  out->family = 4;
-  out->protocol = p[9];
   out->fragment = (load_be16(&p[6]) & 0x3fff) != 0;
   out->src = {};
   out->dst = {};
@@ -44,11 +43,11 @@ FrameKind parse_ipv4(std::span<const uint8_t> p, IpPacket* out) {
 
 FrameKind parse_ipv6(std::span<const uint8_t> p, IpPacket* out) {
   if (p.size() < 40) return FrameKind::kTruncated;
+  out->family = 6;
   out->protocol = p[6];  // refined below once the extension headers are walked
   const size_t plen = load_be16(&p[4]);
   if (plen == 0) return FrameKind::kBadIp;  // jumbograms: SMT never sends them
   if (40 + plen > p.size()) return FrameKind::kTruncated;
-  out->family = 6;
   out->fragment = false;
   std::memcpy(out->src.data(), &p[8], 16);
   std::memcpy(out->dst.data(), &p[24], 16);

@@ -18,7 +18,7 @@ enum class FrameKind : uint8_t {
 };
 
 struct IpPacket {
-  int family = 0;                 ///< 4 or 6
+  int family = 0;                 ///< 4 or 6 (also set for kTruncated when known)
   std::array<uint8_t, 16> src{};  ///< IPv4 as IPv4-mapped (::ffff:a.b.c.d)
   std::array<uint8_t, 16> dst{};
   /// IPv4 protocol or the IPv6 upper-layer header; also set (best effort)
