@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -268,6 +269,108 @@ void IpCapture::parse(const uint8_t* p, size_t n, int ifindex) {
   }
   c.payload.assign(p + off, p + end);
   packets_.push_back(std::move(c));
+}
+
+namespace {
+
+void put_le16(std::string* o, uint16_t v) {
+  o->push_back(static_cast<char>(v));
+  o->push_back(static_cast<char>(v >> 8));
+}
+void put_le32(std::string* o, uint32_t v) {
+  for (int i = 0; i < 4; ++i) o->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+}  // namespace
+
+Status write_ip_pcap(const std::string& path, std::span<const CapturedIp> pkts, uint8_t protocol,
+                     std::span<const uint64_t> time_ns) {
+  if (!time_ns.empty() && time_ns.size() != pkts.size()) {
+    return make_error(EINVAL, "write_ip_pcap: one timestamp per packet, or none");
+  }
+  constexpr uint32_t kLinktypeRaw = 101;
+  std::string out;
+  put_le32(&out, 0xa1b2c3d4);  // microsecond timestamps, written little-endian
+  put_le16(&out, 2);
+  put_le16(&out, 4);
+  put_le32(&out, 0);  // thiszone
+  put_le32(&out, 0);  // sigfigs
+  put_le32(&out, 262144);
+  put_le32(&out, kLinktypeRaw);
+  const uint64_t base_ns =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+  for (size_t i = 0; i < pkts.size(); ++i) {
+    const CapturedIp& c = pkts[i];
+    uint8_t ip[48] = {};
+    size_t hlen = 0;
+    if (c.family == 4) {
+      hlen = 20;
+      const size_t total = hlen + c.payload.size();
+      if (total > 0xffff) return make_error(EMSGSIZE, "write_ip_pcap: IPv4 packet over 64 KiB");
+      ip[0] = 0x45;
+      ip[1] = c.tos;
+      ip[2] = static_cast<uint8_t>(total >> 8);
+      ip[3] = static_cast<uint8_t>(total);
+      ip[6] = c.fragment ? 0x20 : 0x40;  // MF, else DF
+      ip[8] = 64;
+      ip[9] = protocol;
+      std::memcpy(ip + 12, c.src.data() + 12, 4);
+      std::memcpy(ip + 16, c.dst.data() + 12, 4);
+      uint32_t sum = 0;
+      for (size_t k = 0; k < hlen; k += 2) sum += uint32_t{ip[k]} << 8 | ip[k + 1];
+      while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+      ip[10] = static_cast<uint8_t>(~sum >> 8);
+      ip[11] = static_cast<uint8_t>(~sum);
+    } else if (c.family == 6) {
+      hlen = c.fragment ? 48 : 40;
+      const size_t plen = hlen - 40 + c.payload.size();
+      if (plen > 0xffff) return make_error(EMSGSIZE, "write_ip_pcap: IPv6 payload over 64 KiB");
+      ip[0] = static_cast<uint8_t>(0x60 | c.tos >> 4);
+      ip[1] = static_cast<uint8_t>(c.tos << 4);
+      ip[4] = static_cast<uint8_t>(plen >> 8);
+      ip[5] = static_cast<uint8_t>(plen);
+      ip[6] = c.fragment ? 44 : protocol;
+      ip[7] = 64;
+      std::memcpy(ip + 8, c.src.data(), 16);
+      std::memcpy(ip + 24, c.dst.data(), 16);
+      if (c.fragment) {
+        ip[40] = protocol;
+        ip[43] = 1;  // offset 0, more fragments
+      }
+    } else {
+      return make_error(EINVAL, "write_ip_pcap: packet " + std::to_string(i) + " has no family");
+    }
+    const uint64_t t = time_ns.empty() ? base_ns + i * 1000 : time_ns[i];
+    const uint32_t len = static_cast<uint32_t>(hlen + c.payload.size());
+    put_le32(&out, static_cast<uint32_t>(t / 1'000'000'000));
+    put_le32(&out, static_cast<uint32_t>(t % 1'000'000'000 / 1000));
+    put_le32(&out, len);
+    put_le32(&out, len);
+    out.append(reinterpret_cast<const char*>(ip), hlen);
+    out.append(reinterpret_cast<const char*>(c.payload.data()), c.payload.size());
+  }
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) {
+    const int e = errno;
+    return make_error(e, "write_ip_pcap: cannot create " + path + ": " + std::strerror(e));
+  }
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::write(fd.get(), out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = errno;
+      return make_error(e, "write_ip_pcap: writing " + path + ": " + std::strerror(e));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+Status IpCapture::write_pcap(const std::string& path) const {
+  return write_ip_pcap(path, packets_, protocol_);
 }
 
 }  // namespace smt::test

@@ -120,6 +120,16 @@ struct CapturedIp {
   std::vector<uint8_t> payload;  ///< after the IP header(s): the SMT packet
 };
 
+/// Writes `pkts` to `path` as a classic pcap file (LINKTYPE_RAW: every record
+/// is one IP packet; microsecond timestamps), readable by smt-decode, tcpdump
+/// and Wireshark. The IP headers are rebuilt from the captured fields: family,
+/// addresses, TOS/traffic class, `protocol`, and the fragment flag (IPv4 MF,
+/// or an IPv6 fragment header); IPv4 gets TTL 64, DF and a valid checksum.
+/// `time_ns[i]`, when given (one per packet), is packet i's timestamp;
+/// otherwise packets are stamped 1 µs apart from the time of writing.
+Status write_ip_pcap(const std::string& path, std::span<const CapturedIp> pkts, uint8_t protocol,
+                     std::span<const uint64_t> time_ns = {});
+
 /// Records every IP packet of one protocol that a namespace sends out of its
 /// interfaces (on W: every packet W forwards), with an AF_PACKET socket.
 class IpCapture {
@@ -139,6 +149,8 @@ class IpCapture {
   bool payload_contains(std::span<const uint8_t> needle) const;
   /// Packets the kernel dropped before this socket read them.
   uint64_t kernel_drops();
+  /// Writes everything collected so far as a pcap file (write_ip_pcap).
+  Status write_pcap(const std::string& path) const;
 
  private:
   IpCapture(UniqueFd fd, uint8_t protocol) : fd_(std::move(fd)), protocol_(protocol) {}
