@@ -12,7 +12,7 @@ packages=(
   # crypto, CLI, tests, benchmarks
   libssl-dev openssl libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   # the test and benchmark drivers
-  python3 iproute2 util-linux procps
+  python3 iproute2 util-linux procps tcpdump
   # smtd tests: an independent TLS 1.3 client
   gnutls-bin
 )

@@ -140,10 +140,13 @@ TEST(DecodeNetns, CaptureOfTwoSmtdsAndSmtEchoDecodesEveryPayloadWithoutNonceReus
   o.max_bytes = 0;
   o.check_nonces = true;
   o.quiet_control = true;
+  o.leak_check = true;
   const DecodeRun r = decode(o);
   EXPECT_EQ(r.status, 0) << r.err << r.out.substr(0, 3000);
   EXPECT_NE(r.err.find(" 0 failures, "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(" 0 nonce reuses"), std::string::npos) << r.err;
+  // No plaintext on W's wire: none of the decrypted messages' windows is in the file.
+  EXPECT_NE(r.err.find(" capture bytes: 0 found"), std::string::npos) << r.err;
 
   // Every payload once from the client (i->r: smtd A opened the session)
   // and once back from the server, plus the empty first RPC.

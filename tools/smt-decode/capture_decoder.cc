@@ -556,6 +556,7 @@ void CaptureDecoder::on_record(const Ctx& ctx, const DataHeader& h, RecordCipher
 
 void CaptureDecoder::print_message(const Ctx& ctx, const DataHeader& h,
                                    std::span<const uint8_t> data) {
+  if (opts_.leak_check) plaintext_.add(data);
   const bool truncated = opts_.max_bytes != 0 && data.size() > opts_.max_bytes;
   const auto shown = truncated ? data.first(opts_.max_bytes) : data;
   const char* kind = (h.message_id & 1) ? "response" : "request";
@@ -651,7 +652,26 @@ int run_decode(const DecodeOptions& opts, std::FILE* out, std::FILE* err) {
   }
   std::fputc('\n', err);
   if (status != 0) return status;
-  return c.failures != 0 || c.nonce_reuses != 0 ? 1 : 0;
+  uint64_t leaks = 0;
+  if (opts.leak_check) {
+    const PlaintextWindows& w = dec.plaintext();
+    auto scan = w.scan_file(opts.capture_path);
+    if (!scan.ok()) {
+      std::fprintf(err, "smt-decode: leak check: %s\n", scan.error().message.c_str());
+      return 2;
+    }
+    leaks = scan->found;
+    std::fprintf(err,
+                 "smt-decode: leak check: %" PRIu64 " plaintext windows of 16 bytes (%" PRIu64
+                 " beyond the memory bound not checked) searched at every offset of %" PRIu64
+                 " capture bytes: %" PRIu64 " found\n",
+                 scan->windows, w.skipped(), scan->bytes, scan->found);
+    if (scan->windows == 0) {
+      std::fprintf(err, "smt-decode: leak check: no message of 16 bytes or more was decrypted\n");
+      return 1;
+    }
+  }
+  return c.failures != 0 || c.nonce_reuses != 0 || leaks != 0 ? 1 : 0;
 }
 
 }  // namespace smt::decode

@@ -19,6 +19,7 @@
 
 #include "ip_frame.h"
 #include "keylog_file.h"
+#include "leak_check.h"
 #include "pcap_reader.h"
 #include "record/message_assembler.h"
 #include "record/record_cipher.h"
@@ -36,6 +37,7 @@ struct DecodeOptions {
   bool check_nonces = false;               ///< --check-nonces
   bool quiet_control = false;              ///< --no-control: do not list control packets
   size_t max_bytes = 64;                   ///< plaintext bytes shown per message; 0 = all
+  bool leak_check = false;                 ///< --leak-check: search the capture for plaintext
 };
 
 /// What a run saw. "Failures" are SMT packets that could not be decoded.
@@ -66,6 +68,8 @@ class CaptureDecoder {
   /// Reports messages the capture ended in the middle of.
   void finish();
   const DecodeCounters& counters() const { return c_; }
+  /// The decrypted messages' windows (filled with --leak-check only).
+  const PlaintextWindows& plaintext() const { return plaintext_; }
 
  private:
   struct DirKeys;
@@ -120,6 +124,7 @@ class CaptureDecoder {
   DropCounters drops_;
   StagingBudget budget_;
   DecodeCounters c_;
+  PlaintextWindows plaintext_;
 };
 
 /// The whole tool after option parsing: reads the key log and the capture,

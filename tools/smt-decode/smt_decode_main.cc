@@ -28,9 +28,12 @@ constexpr const char* kUsage =
     "  --check-nonces   report any (key, record sequence number) seen with two different\n"
     "                   authentic ciphertexts; exit 1 if there is one\n"
     "  --no-control     do not list control packets\n"
+    "  --leak-check     search the whole capture file for every 16-byte window of the\n"
+    "                   decrypted messages (16-byte stride); exit 1 if one is there\n"
     "  -h, --help       this text\n"
     "\n"
-    "Exit status: 0 decoded, 1 a nonce reuse or an SMT packet that did not decode,\n"
+    "Exit status: 0 decoded, 1 a nonce reuse, plaintext found by --leak-check or an SMT\n"
+    "packet that did not decode,\n"
     "2 bad usage or unreadable input.\n";
 
 int usage_error(const std::string& msg) {
@@ -75,6 +78,8 @@ int main(int argc, char** argv) {
       o.check_nonces = true;
     } else if (a == "--no-control") {
       o.quiet_control = true;
+    } else if (a == "--leak-check") {
+      o.leak_check = true;
     } else if (value("--keylog", &v)) {
       o.keylog_path = v;
     } else if (value("-r", &v)) {
