@@ -1,13 +1,14 @@
 // The AF_XDP link's pure parts: Ethernet + IP headers it builds (DF, DSCP,
 // checksums, lengths) parse back to the same packet, every malformed frame
 // gets its verdict, and the ring index math holds across the 2^32 wrap.
+#include "link/xsk_frame.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <vector>
 
 #include "common/bytes.h"
-#include "link/xsk_frame.h"
 #include "link/xsk_ring.h"
 #include "link/xsk_socket.h"
 
@@ -37,8 +38,8 @@ const MacAddr kThem{0x02, 0, 0, 0, 0, 0x02};
 
 std::vector<uint8_t> frame(const Addr& src, const Addr& dst, size_t smt_len, uint8_t prio = 0) {
   std::vector<uint8_t> f(frame_header_len(dst) + smt_len);
-  const uint32_t h = build_frame_headers(f.data(), FrameAddressing{kUs, kThem, src, dst}, 253,
-                                         prio, static_cast<uint32_t>(smt_len), 0x1234);
+  const uint32_t h = build_frame_headers(f.data(), FrameAddressing{kUs, kThem, src, dst}, 253, prio,
+                                         static_cast<uint32_t>(smt_len), 0x1234);
   EXPECT_EQ(h, frame_header_len(dst));
   for (size_t i = 0; i < smt_len; ++i) f[h + i] = static_cast<uint8_t>(i * 7 + 1);
   return f;
@@ -119,8 +120,7 @@ TEST(XskFrameTest, EveryMalformedFrameGetsItsVerdict) {
     FrameVerdict want;
   };
   std::vector<Case> cases;
-  auto edit = [&](const char* name, const std::vector<uint8_t>& base, FrameVerdict want,
-                  auto fn) {
+  auto edit = [&](const char* name, const std::vector<uint8_t>& base, FrameVerdict want, auto fn) {
     auto f = base;
     fn(f);
     cases.push_back({name, f, want});

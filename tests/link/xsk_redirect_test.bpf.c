@@ -3,7 +3,7 @@
  * Test-only XDP program for the AF_XDP link tests: hands every frame to the
  * AF_XDP socket of its rx queue (xsks_map), malformed ones included, so the
  * link's own checks are what the tests exercise. Only neighbour resolution
- * (ARP, and ICMPv6 for neighbour discovery) goes to the stack. Frames on a
+ * (ARP, ICMPv6 for neighbour discovery, hop-by-hop for MLD) goes to the stack. Frames on a
  * queue without a socket pass.
  */
 #include <linux/bpf.h>
@@ -29,9 +29,10 @@ int xsk_redirect_test(struct xdp_md *ctx)
 
 		if (type == ETH_P_ARP)
 			return XDP_PASS;
-		/* IPv6 next header 58: ICMPv6 (neighbour discovery) */
+		/* IPv6 next header 58: ICMPv6 (neighbour discovery); 0:
+		 * hop-by-hop options (MLD reports) */
 		if (type == ETH_P_IPV6 && data + ETH_HLEN + 40 <= data_end &&
-		    data[ETH_HLEN + 6] == 58)
+		    (data[ETH_HLEN + 6] == 58 || data[ETH_HLEN + 6] == 0))
 			return XDP_PASS;
 	}
 	return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);

@@ -85,7 +85,8 @@ Result<XskSocket> create_once(const XskSocketConfig& cfg, bool zerocopy) {
     return sys_error(errno, "socket(AF_XDP)");
   }
   const int fd = out.socket.get();
-  const uint32_t queues = rx_queue_count(fd, ifname);
+  UniqueFd ioctl_sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));  // AF_XDP has no ioctls
+  const uint32_t queues = ioctl_sock.valid() ? rx_queue_count(ioctl_sock.get(), ifname) : 0;
   if (queues != 0 && cfg.queue >= queues) {
     return make_error(ENOENT, "AF_XDP socket: " + std::string(ifname) + " has no queue " +
                                   std::to_string(cfg.queue) + " (it has " + std::to_string(queues) +
