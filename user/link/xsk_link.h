@@ -17,9 +17,11 @@
 // built headers, and the whole batch is published with one producer store;
 // the kernel is kicked (sendto) only when the TX ring asks for a wake-up. In
 // copy mode the kernel sends at most 32 frames per kick, so a batch of N costs
-// about N/32 kicks. A TSO segment is refused un-taken (supports_tso() is
-// false); an empty packet, one above the MTU (DF semantics) or one with no
-// route is consumed and counted in tx_errors, as on the raw link.
+// about N/32 kicks; receive() kicks again for frames a busy device left in
+// the ring, so an engine that polls fd() keeps the TX ring moving. A TSO
+// segment is refused un-taken (supports_tso() is false); an empty packet, one
+// above the MTU (DF semantics) or one with no route is consumed and counted in
+// tx_errors, as on the raw link.
 //
 // Next hops: the peer's route and neighbour entry (neighbour.h) are cached
 // per peer and looked up again every neighbour_refresh_ms (every
