@@ -105,8 +105,11 @@ Result<size_t> NeighbourResolver::transact(void* req, uint32_t len) {
     }
     if (from.nl_pid != 0) continue;  // only the kernel answers
     const auto* h = reinterpret_cast<const nlmsghdr*>(buf_.data());
-    int left = static_cast<int>(n);
-    if (!NLMSG_OK(h, left)) return proto_error("short message");
+    // Later reads stay inside nlmsg_len, which must fit what arrived.
+    if (size_t(n) < sizeof(nlmsghdr) || h->nlmsg_len < sizeof(nlmsghdr) ||
+        h->nlmsg_len > size_t(n)) {
+      return proto_error("short message");
+    }
     if (h->nlmsg_seq != seq_) continue;
     return static_cast<size_t>(n);
   }
