@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <tuple>
 #include <vector>
 
@@ -102,6 +103,20 @@ Result<uint64_t> sum_percpu(int fd, uint32_t key) {
 
 }  // namespace
 
+Result<std::string> find_cgroup2_root() {
+  struct statfs sfs;
+  if (::statfs("/sys/fs/cgroup", &sfs) == 0 &&
+      static_cast<uint32_t>(sfs.f_type) == CGROUP2_SUPER_MAGIC) {
+    return std::string("/sys/fs/cgroup");
+  }
+  std::ifstream mounts("/proc/self/mounts");
+  std::string dev, dir, type, rest;
+  while (mounts >> dev >> dir >> type && std::getline(mounts, rest)) {
+    if (type == "cgroup2") return dir;
+  }
+  return make_error(ENOENT, "no cgroup v2 hierarchy is mounted (mount -t cgroup2 none DIR)");
+}
+
 Result<uint64_t> socket_cookie(int fd) {
   uint64_t cookie = 0;
   socklen_t len = sizeof cookie;
@@ -131,17 +146,22 @@ Result<std::unique_ptr<SockoptGuard>> SockoptGuard::attach(const SockoptGuardOpt
   if (opts.pin_root.empty() || opts.pin_root[0] != '/') {
     return make_error(EINVAL, "setsockopt guard: the pin root must be absolute");
   }
+  std::string cgroup = opts.cgroup_path;
+  if (cgroup.empty()) {
+    auto found = find_cgroup2_root();
+    if (!found) return make_error(found.error().code, "setsockopt guard: " + found.error().message);
+    cgroup = *found;
+  }
   struct statfs sfs;
-  if (::statfs(opts.cgroup_path.c_str(), &sfs) != 0) {
-    return sys_error("setsockopt guard: " + opts.cgroup_path);
-  }
+  if (::statfs(cgroup.c_str(), &sfs) != 0) return sys_error("setsockopt guard: " + cgroup);
   if (static_cast<uint32_t>(sfs.f_type) != CGROUP2_SUPER_MAGIC) {
-    return make_error(ENOTSUP, "setsockopt guard: " + opts.cgroup_path + " is not cgroup v2");
+    return make_error(ENOTSUP, "setsockopt guard: " + cgroup + " is not cgroup v2");
   }
-  UniqueFd cg(::open(opts.cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!cg) return sys_error("setsockopt guard: open " + opts.cgroup_path);
+  UniqueFd cg(::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cg) return sys_error("setsockopt guard: open " + cgroup);
 
   std::unique_ptr<SockoptGuard> g(new SockoptGuard());
+  g->cgroup_ = cgroup;
   g->skel_ = std::make_unique<Skel>();
   g->skel_->s = smt_sockopt_bpf__open();
   if (g->skel_->s == nullptr) return sys_error("setsockopt guard: opening the BPF object");
@@ -170,7 +190,7 @@ Result<std::unique_ptr<SockoptGuard>> SockoptGuard::attach(const SockoptGuardOpt
   }
   if (!g->link_) {
     UniqueFd link(bpf_link_create(prog, cg.get(), BPF_CGROUP_SETSOCKOPT, nullptr));
-    if (!link) return sys_error("setsockopt guard: attaching to " + opts.cgroup_path);
+    if (!link) return sys_error("setsockopt guard: attaching to " + cgroup);
     ::mkdir(trimmed(opts.pin_root).c_str(), 0700);
     if (bpf_obj_pin(link.get(), pin.c_str()) != 0) return sys_error("setsockopt guard: pin " + pin);
     g->link_ = std::move(link);

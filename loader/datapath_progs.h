@@ -28,12 +28,14 @@
 
 namespace smt::loader {
 
-/// Where cgroup v2 is mounted on Debian 12 (and this project's machines).
-inline constexpr const char* kDefaultCgroupRoot = "/sys/fs/cgroup";
+/// Where a unified (v2) cgroup hierarchy is mounted: /sys/fs/cgroup when it
+/// is cgroup2 (Debian 12's default), else the first cgroup2 mount in
+/// /proc/self/mounts (a hybrid setup's /sys/fs/cgroup/unified). ENOENT if none.
+Result<std::string> find_cgroup2_root();
 
 struct SockoptGuardOptions {
   std::string pin_root;                      ///< absolute, on bpffs
-  std::string cgroup_path = kDefaultCgroupRoot;
+  std::string cgroup_path;                   ///< cgroup v2 directory; "": find_cgroup2_root()
   uint8_t ipproto = SMT_IPPROTO_DEFAULT;     ///< the raw sockets' protocol it guards
   uint64_t netns_cookie = 0;                 ///< only sockets of this netns; 0: every netns
 };
@@ -60,12 +62,15 @@ class SockoptGuard {
   bool adopted() const { return adopted_; }
   /// The program's kernel id (what the cgroup now runs).
   uint32_t prog_id() const;
+  /// The cgroup v2 directory it is attached to.
+  const std::string& cgroup_path() const { return cgroup_; }
 
  private:
   struct Skel;
   SockoptGuard() = default;
   std::unique_ptr<Skel> skel_;
   UniqueFd link_;
+  std::string cgroup_;
   bool adopted_ = false;
 };
 

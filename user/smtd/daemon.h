@@ -41,8 +41,9 @@ struct DaemonOptions {
   std::string keylog_path;
   /// On SIGTERM also close every session (default: leave them adoptable).
   bool close_sessions_on_exit = false;
-  /// cgroup v2 directory the setsockopt guard is attached to.
-  std::string cgroup_path = loader::kDefaultCgroupRoot;
+  /// cgroup v2 directory the setsockopt guard is attached to ("": the
+  /// hierarchy's root, loader::find_cgroup2_root()).
+  std::string cgroup_path;
 };
 
 /// A session's local name: its local port and the peer's address and port.

@@ -60,8 +60,7 @@ void Daemon::start_datapath() {
   o.netns_cookie = cookie ? *cookie : 0;
   auto guard = loader::SockoptGuard::attach(o);
   if (!guard) {
-    datapath_error_ = "the setsockopt guard is not attached to " + opts_.cgroup_path + ": " +
-                      guard.error().message;
+    datapath_error_ = "the setsockopt guard is not attached: " + guard.error().message;
     log_error(datapath_error_ + "; only trusted uids get datapath sockets");
     return;
   }
@@ -69,7 +68,7 @@ void Daemon::start_datapath() {
   update_trusted_uids();
   log_info(std::string("setsockopt guard ") +
            (sockopt_guard_->adopted() ? "taken over from the pinned link"
-                                      : "attached to " + opts_.cgroup_path) +
+                                      : "attached to " + sockopt_guard_->cgroup_path()) +
            ": IP_HDRINCL/IPV6_HDRINCL on protocol " + std::to_string(cfg_.protocol) +
            " raw sockets only for trusted uids");
 }
