@@ -74,7 +74,8 @@ Result<bool> reuse_pinned(struct bpf_map* m, const std::string& path, UniqueFd* 
   struct bpf_map_info info;
   std::memset(&info, 0, sizeof info);
   uint32_t len = sizeof info;
-  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return sys_error("cannot inspect " + path);
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0)
+    return sys_error("cannot inspect " + path);
   if (info.type != bpf_map__type(m) || info.key_size != bpf_map__key_size(m) ||
       info.value_size != bpf_map__value_size(m) || info.max_entries != bpf_map__max_entries(m)) {
     return make_error(EEXIST, path + " is a map of another layout than this build's " +
@@ -169,8 +170,8 @@ Result<std::unique_ptr<SockoptGuard>> SockoptGuard::attach(const SockoptGuardOpt
   g->skel_->s->rodata->smt_netns_cookie = opts.netns_cookie;
   take_libbpf_warnings();
   if (int err = smt_sockopt_bpf__load(g->skel_->s); err != 0) {
-    return make_error(-err, "setsockopt guard: load failed: " + strerr(err) + " " +
-                                take_libbpf_warnings());
+    return make_error(
+        -err, "setsockopt guard: load failed: " + strerr(err) + " " + take_libbpf_warnings());
   }
   const int prog = bpf_program__fd(g->skel_->s->progs.smt_sockopt);
   const std::string pin = trimmed(opts.pin_root) + "/" SMT_PIN_SOCKOPT_LINK;
@@ -205,8 +206,7 @@ Status SockoptGuard::set_trusted_uids(std::span<const uint32_t> uids) {
   std::vector<uint32_t> want(uids.begin(), uids.end());
   want.push_back(0);
   if (want.size() > SMT_TRUSTED_UIDS_MAX) {
-    return make_error(E2BIG, "more than " + std::to_string(SMT_TRUSTED_UIDS_MAX) +
-                                 " trusted uids");
+    return make_error(E2BIG, "more than " + std::to_string(SMT_TRUSTED_UIDS_MAX) + " trusted uids");
   }
   const uint8_t one = 1;
   for (uint32_t uid : want) {
@@ -269,8 +269,8 @@ Result<std::unique_ptr<RawFilter>> RawFilter::load(const std::string& pin_root, 
   if (!stats_reused) return stats_reused.error();
   take_libbpf_warnings();
   if (int err = smt_rawfilter_bpf__load(s); err != 0) {
-    return make_error(-err, "raw socket filter: load failed: " + strerr(err) + " " +
-                                take_libbpf_warnings());
+    return make_error(
+        -err, "raw socket filter: load failed: " + strerr(err) + " " + take_libbpf_warnings());
   }
   for (auto [reused, m, pin, keep] :
        {std::tuple{*owners_reused, s->maps.raw_owners_hash, &owners_pin, &f->owners_},

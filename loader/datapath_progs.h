@@ -34,10 +34,10 @@ namespace smt::loader {
 Result<std::string> find_cgroup2_root();
 
 struct SockoptGuardOptions {
-  std::string pin_root;                      ///< absolute, on bpffs
-  std::string cgroup_path;                   ///< cgroup v2 directory; "": find_cgroup2_root()
-  uint8_t ipproto = SMT_IPPROTO_DEFAULT;     ///< the raw sockets' protocol it guards
-  uint64_t netns_cookie = 0;                 ///< only sockets of this netns; 0: every netns
+  std::string pin_root;                   ///< absolute, on bpffs
+  std::string cgroup_path;                ///< cgroup v2 directory; "": find_cgroup2_root()
+  uint8_t ipproto = SMT_IPPROTO_DEFAULT;  ///< the raw sockets' protocol it guards
+  uint64_t netns_cookie = 0;              ///< only sockets of this netns; 0: every netns
 };
 
 /// The setsockopt guard of one instance, attached while the pin exists.

@@ -38,8 +38,8 @@ int run_datapath(smt::smtd::SmtdClient& c) {
   const int fd = g->raw_v4.valid() ? g->raw_v4.get() : g->raw_v6.get();
   const bool v4 = g->raw_v4.valid();
   std::printf("datapath_errno=0\nfamily=%s\n", v4 ? "ipv4" : "ipv6");
-  std::printf("hdrincl_errno=%d\n",
-              v4 ? setsockopt_errno(fd, IPPROTO_IP, IP_HDRINCL) : setsockopt_errno(fd, IPPROTO_IPV6, 36));
+  std::printf("hdrincl_errno=%d\n", v4 ? setsockopt_errno(fd, IPPROTO_IP, IP_HDRINCL)
+                                       : setsockopt_errno(fd, IPPROTO_IPV6, 36));
   std::printf("detach_errno=%d\n", setsockopt_errno(fd, SOL_SOCKET, SO_DETACH_FILTER));
   // An option with nothing to do with headers still works on it.
   const int buf = 1 << 20;

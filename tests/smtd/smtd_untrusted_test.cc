@@ -8,8 +8,6 @@
 //   smtd A 10.77.0.1:7853  <---- TLS 1.3 ---->   smtd B 10.77.0.2:7853
 //   uid 65534 app :6000  <--- SMT, IP 253 --->   root echo server :5000
 //   root socket :5000 (another app's lease)      raw sender (this test)
-#include "lib/smt.hpp"
-
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -27,6 +25,7 @@
 #include <thread>
 
 #include "bpf/smt_datapath_layout.h"
+#include "lib/smt.hpp"
 #include "smtd/smtd_client.h"
 #include "smtd_harness.h"
 #include "support/netns.h"
@@ -127,8 +126,9 @@ class UntrustedDatapathTest : public ::testing::Test {
 
   /// `cmd` in host A's namespace as uid 65534 with no capabilities at all.
   std::string untrusted(const std::string& cmd) const {
-    return "nsenter --net=/run/netns/" + ns_.a + " setpriv --reuid=" +
-           std::to_string(kUntrustedUid) + " --regid=" + std::to_string(kUntrustedUid) +
+    return "nsenter --net=/run/netns/" + ns_.a +
+           " setpriv --reuid=" + std::to_string(kUntrustedUid) +
+           " --regid=" + std::to_string(kUntrustedUid) +
            " --clear-groups --inh-caps=-all --bounding-set=-all " + cmd;
   }
 
@@ -167,9 +167,9 @@ class UntrustedDatapathTest : public ::testing::Test {
       pkt[2] = static_cast<uint8_t>(port >> 8);
       pkt[3] = static_cast<uint8_t>(port);
       for (int i = 0; i < n; ++i) {
-        ASSERT_EQ(::sendto(s.get(), pkt, sizeof pkt, 0, reinterpret_cast<sockaddr*>(&to),
-                           sizeof to),
-                  static_cast<ssize_t>(sizeof pkt))
+        ASSERT_EQ(
+            ::sendto(s.get(), pkt, sizeof pkt, 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
+            static_cast<ssize_t>(sizeof pkt))
             << std::strerror(errno);
       }
     });
@@ -239,9 +239,8 @@ TEST_F(UntrustedDatapathTest, UnprivilegedApplicationRunsEchoRpcsThroughSmtdsRaw
 
 TEST_F(UntrustedDatapathTest, UntrustedHolderCannotSetHdrinclNorUnlockItsFilter) {
   std::string out;
-  ASSERT_EQ(sh(untrusted(std::string(SMTD_UNTRUSTED_HELPER) + " datapath " + sock_path(true)),
-               &out),
-            0)
+  ASSERT_EQ(
+      sh(untrusted(std::string(SMTD_UNTRUSTED_HELPER) + " datapath " + sock_path(true)), &out), 0)
       << out << a_.log();
   EXPECT_EQ(value_of(out, "datapath_errno"), 0) << out;
   EXPECT_EQ(value_of(out, "hdrincl_errno"), EPERM) << out;
@@ -279,24 +278,24 @@ TEST_F(UntrustedDatapathTest, UntrustedSocketSeesOnlyPacketsForPortsItLeases) {
 
   // smtd still refuses the untrusted uid ports that are not its own.
   std::string out;
-  ASSERT_EQ(sh(untrusted(std::string(SMTD_UNTRUSTED_HELPER) + " lease " + sock_path(true) +
-                         " 5000"),
-               &out),
-            0);
+  ASSERT_EQ(
+      sh(untrusted(std::string(SMTD_UNTRUSTED_HELPER) + " lease " + sock_path(true) + " 5000"),
+         &out),
+      0);
   EXPECT_EQ(value_of(out, "lease_errno"), EACCES) << out;
   out.clear();
-  ASSERT_EQ(sh(untrusted(std::string(SMTD_UNTRUSTED_HELPER) + " lease " + sock_path(true) +
-                         " 6005"),
-               &out),
-            0);
+  ASSERT_EQ(
+      sh(untrusted(std::string(SMTD_UNTRUSTED_HELPER) + " lease " + sock_path(true) + " 6005"),
+         &out),
+      0);
   EXPECT_EQ(value_of(out, "lease_errno"), EADDRINUSE) << out;
 
   const uint64_t other_before = filter_stat(SMT_RAWF_DROP_OTHER_OWNER);
   const uint64_t unleased_before = filter_stat(SMT_RAWF_DROP_NOT_LEASED);
-  FILE* helper = ::popen(untrusted(std::string(SMTD_UNTRUSTED_HELPER) + " listen " +
-                                   sock_path(true) + " 6000 1500")
-                             .c_str(),
-                         "r");
+  FILE* helper = ::popen(
+      untrusted(std::string(SMTD_UNTRUSTED_HELPER) + " listen " + sock_path(true) + " 6000 1500")
+          .c_str(),
+      "r");
   ASSERT_NE(helper, nullptr);
   char line[256];
   std::string got;
@@ -305,9 +304,9 @@ TEST_F(UntrustedDatapathTest, UntrustedSocketSeesOnlyPacketsForPortsItLeases) {
     if (got.find("ready") != std::string::npos) break;
   }
   ASSERT_NE(got.find("ready"), std::string::npos) << got << a_.log();
-  send_from_b(kServerPort, 10);  // leased by root
-  send_from_b(6005, 10);         // leased by root, in the untrusted uid's range
-  send_from_b(6001, 10);         // leased by nobody
+  send_from_b(kServerPort, 10);    // leased by root
+  send_from_b(6005, 10);           // leased by root, in the untrusted uid's range
+  send_from_b(6001, 10);           // leased by nobody
   send_from_b(kUntrustedPort, 7);  // its own: the filter must let these through
   while (std::fgets(line, sizeof line, helper) != nullptr) got += line;
   ASSERT_EQ(::pclose(helper), 0) << got;

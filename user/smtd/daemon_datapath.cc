@@ -115,7 +115,9 @@ bool Daemon::send_app_fds(uint32_t app_id, const void* msg, size_t len,
   if (fds.size() <= 1) return send_app(app_id, msg, len, fds.empty() ? -1 : fds[0]);
   App* app = find_app(app_id);
   if (app == nullptr) return false;
-  struct iovec iov{const_cast<void*>(msg), len};
+  struct iovec iov {
+    const_cast<void*>(msg), len
+  };
   struct msghdr mh;
   std::memset(&mh, 0, sizeof mh);
   mh.msg_iov = &iov;
@@ -165,7 +167,8 @@ void Daemon::app_datapath(App* app, const smtd_app_datapath_req& req, std::vecto
     return send_app_error(app->id, rid, raw_filter_ ? EPERM : ENOTSUP,
                           "smtd hands out no datapath sockets: " + datapath_error_);
   }
-  const uint32_t my_family = is_v4(cfg_.address) ? SMTD_DATAPATH_FAMILY_V4 : SMTD_DATAPATH_FAMILY_V6;
+  const uint32_t my_family =
+      is_v4(cfg_.address) ? SMTD_DATAPATH_FAMILY_V4 : SMTD_DATAPATH_FAMILY_V6;
   smtd_app_datapath r;
   std::memset(&r, 0, sizeof r);
   r.hdr.version = SMTD_APP_VERSION;
@@ -237,8 +240,8 @@ void Daemon::app_datapath(App* app, const smtd_app_datapath_req& req, std::vecto
                                 "; it has no socket of the family asked for");
     }
     const bool v4 = my_family == SMTD_DATAPATH_FAMILY_V4;
-    UniqueFd s(::socket(v4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        cfg_.protocol));
+    UniqueFd s(
+        ::socket(v4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, cfg_.protocol));
     if (!s) {
       const int e = errno;
       return send_app_error(app->id, rid, e, std::string("raw socket: ") + std::strerror(e));
@@ -255,15 +258,15 @@ void Daemon::app_datapath(App* app, const smtd_app_datapath_req& req, std::vecto
     if (::bind(s.get(), reinterpret_cast<const sockaddr*>(&ss), len) != 0) {
       const int e = errno;
       (void)raw_filter_->delete_owner(*cookie);
-      return send_app_error(app->id, rid, e,
-                            "binding a raw socket to " + format_addr(cfg_.address) + ": " +
-                                std::strerror(e));
+      return send_app_error(
+          app->id, rid, e,
+          "binding a raw socket to " + format_addr(cfg_.address) + ": " + std::strerror(e));
     }
     app->datapath.push_back(std::move(s));
     app->datapath_cookies.push_back(*cookie);
     app->datapath_families = my_family;
-    log_info("handed " + who + " a raw " + (v4 ? "IPv4" : "IPv6") +
-             " datapath socket (owner id " + std::to_string(app->id) + ")");
+    log_info("handed " + who + " a raw " + (v4 ? "IPv4" : "IPv6") + " datapath socket (owner id " +
+             std::to_string(app->id) + ")");
   }
   std::vector<int> out;
   for (const UniqueFd& fd : app->datapath) out.push_back(fd.get());
