@@ -130,9 +130,10 @@ struct smt_socket_opts {
 /// Creates a socket over a raw IP socket link (the portable datapath) in the
 /// calling thread's network namespace, on CLOCK_MONOTONIC, with the engine's
 /// default settings, connected to smtd (see smtd_socket; the connect's errno,
-/// e.g. ENOENT or ECONNREFUSED, when smtd is not there). Needs CAP_NET_RAW
-/// (EPERM otherwise) until smtd hands unprivileged applications their
-/// sockets. NULL with errno on failure.
+/// e.g. ENOENT or ECONNREFUSED, when smtd is not there). With smtd the raw
+/// sockets are smtd's (DATAPATH, docs/smtd.md §9): no CAP_NET_RAW needed;
+/// without smtd they are opened here and need CAP_NET_RAW (EPERM otherwise).
+/// NULL with errno on failure.
 smt_sock* smt_socket_raw(const struct smt_socket_opts* opts);
 
 /// Leases the socket's local SMT port from smtd: `port`, or an ephemeral one

@@ -90,6 +90,16 @@ Result<std::unique_ptr<SmtdSessions>> SmtdSessions::connect(const std::string& p
   return s;
 }
 
+Result<std::unique_ptr<SmtdSessions>> SmtdSessions::attach(
+    smtd::SmtdClient client, const std::string& path, int open_timeout_ms, Engine& engine,
+    std::map<SessionId, PeerAddr>& peers, const Clock& clock, std::vector<int> datapath_fds) {
+  std::unique_ptr<SmtdSessions> s(new SmtdSessions(path, open_timeout_ms, engine, peers, clock));
+  s->set_client(std::move(client));
+  s->datapath_fds_ = std::move(datapath_fds);
+  s->take_owner_table();
+  return s;
+}
+
 Result<uint16_t> SmtdSessions::lease(uint16_t port) {
   if (!client_) {
     if (Status st = reconnect(); !st) return make_error(ECONNREFUSED, st.error().message);
@@ -273,6 +283,16 @@ Status SmtdSessions::reconnect() {
   set_client(std::move(*c));
   take_owner_table();
   ++counters_.reconnects;
+  // Our sockets' filter must follow the new connection's owner id before the
+  // leases do (ADOPT, LEASE): smtd keeps the old id valid for them meanwhile.
+  if (!datapath_fds_.empty()) {
+    Status st = client_->present_datapath(datapath_fds_);
+    if (!st.ok() && connection_lost(st.error().code)) {
+      disconnected();
+      return st.error();
+    }
+    if (!st.ok()) ++counters_.datapath_errors;
+  }
   // Re-adopt every session with its token: the engine kept its keys, so
   // nothing in flight notices. smtd closes (and tells the peer about) what
   // we cannot re-adopt; we close it here too.

@@ -33,6 +33,7 @@ struct SmtdCounters {
   uint64_t readopted = 0;          ///< sessions ADOPTed again after a reconnect
   uint64_t owner_table_errors = 0; ///< connections that got no owner table (no early XDP filter)
   uint64_t engine_closed = 0;      ///< sessions the engine ended itself, CLOSEd at smtd
+  uint64_t datapath_errors = 0;    ///< reconnects where smtd refused our datapath sockets
 };
 
 
@@ -43,6 +44,17 @@ class SmtdSessions {
                                                        Engine& engine,
                                                        std::map<SessionId, PeerAddr>& peers,
                                                        const Clock& clock);
+  /// The same over a connection the caller made (it asked for the datapath
+  /// first). `datapath_fds`: the sockets smtd handed out on it, presented
+  /// again after each reconnect (DATAPATH F_PRESENT) so their port filter
+  /// follows the new connection; borrowed, the link owns them and outlives
+  /// this object.
+  static Result<std::unique_ptr<SmtdSessions>> attach(smtd::SmtdClient client,
+                                                      const std::string& path,
+                                                      int open_timeout_ms, Engine& engine,
+                                                      std::map<SessionId, PeerAddr>& peers,
+                                                      const Clock& clock,
+                                                      std::vector<int> datapath_fds);
 
   /// LEASE: `port`, or an ephemeral one for 0. Remembered for re-leasing.
   Result<uint16_t> lease(uint16_t port);
@@ -112,6 +124,7 @@ class SmtdSessions {
   bool ephemeral_ = false;
   std::map<SessionId, Held> held_;
   std::vector<smtd_app_session_stats> report_;  // reused by report()
+  std::vector<int> datapath_fds_;  // the link's sockets smtd made (borrowed)
   uint64_t retry_at_ns_ = 0;
   uint64_t report_at_ns_ = 0;
   SmtdCounters counters_;

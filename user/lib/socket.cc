@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -17,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -310,9 +312,13 @@ namespace {
 // and open timeouts (10 s each by default), so smtd's answer comes first.
 constexpr int kDefaultOpenTimeoutMs = 25'000;
 
+// `client`: a connection to smtd the caller already made (it asked for the
+// datapath on it; `datapath_fds` are the sockets smtd handed out there).
 smt_sock* make_socket(smt::link::Link* link, const smt::Clock* clock,
                       const smt::lib::SocketConfig& config,
-                      std::unique_ptr<smt::link::Link> owned) {
+                      std::unique_ptr<smt::link::Link> owned,
+                      std::optional<smt::smtd::SmtdClient> client = std::nullopt,
+                      std::vector<int> datapath_fds = {}) {
   auto s = std::make_unique<smt_sock>();
   s->pid = getpid();
   s->owned_link = std::move(owned);
@@ -321,8 +327,11 @@ smt_sock* make_socket(smt::link::Link* link, const smt::Clock* clock,
   s->engine = std::make_unique<smt::Engine>(*link, *clock, config.engine);
   if (!config.smtd_socket.empty()) {
     const int timeout = config.open_timeout_ms > 0 ? config.open_timeout_ms : kDefaultOpenTimeoutMs;
-    auto c =
-        smt::lib::SmtdSessions::connect(config.smtd_socket, timeout, *s->engine, s->peers, *clock);
+    auto c = client ? smt::lib::SmtdSessions::attach(std::move(*client), config.smtd_socket,
+                                                     timeout, *s->engine, s->peers, *clock,
+                                                     std::move(datapath_fds))
+                    : smt::lib::SmtdSessions::connect(config.smtd_socket, timeout, *s->engine,
+                                                      s->peers, *clock);
     if (!c.ok()) {
       fail(c.error());
       return nullptr;
@@ -348,6 +357,40 @@ smt_sock* smt_socket_from_link(smt::link::Link* link, const smt::Clock* clock,
   }
   return make_socket(link, clock, config, nullptr);
 }
+
+namespace {
+
+// The link over the sockets smtd hands this connection (DATAPATH). Today
+// that is always raw sockets; when smtd hands trusted uids AF_XDP, this is
+// where libsmt builds the AF_XDP link instead, and where it prints its one
+// line (once per process) when it falls back to smtd's raw socket.
+smt::Result<std::unique_ptr<smt::link::RawLink>> smtd_datapath_link(
+    smt::smtd::SmtdClient& client, smt::link::RawLinkConfig rc, unsigned families,
+    std::vector<int>* fds) {
+  static_assert(SMT_FAMILY_V4 == SMTD_DATAPATH_FAMILY_V4 && SMT_FAMILY_V6 == SMTD_DATAPATH_FAMILY_V6);
+  auto grant = client.datapath(families);
+  if (!grant.ok()) return grant.error();
+  const smt::link::Addr local = grant->local_addr;
+  const bool v4 = smt::link::is_v4_mapped(local);
+  const std::optional<smt::link::Addr>& asked = v4 ? rc.local_v4 : rc.local_v6;
+  if (asked && *asked != local) {
+    return smt::make_error(EINVAL, "smt_socket_raw: the local address asked for is not smtd's "
+                                   "address, which its sockets are bound to");
+  }
+  if (grant->protocol != rc.protocol) {
+    return smt::make_error(EINVAL, "smt_socket_raw: smtd's SMT protocol is " +
+                                       std::to_string(grant->protocol) + ", not " +
+                                       std::to_string(rc.protocol));
+  }
+  rc.local_v4.reset();
+  rc.local_v6.reset();
+  (v4 ? rc.local_v4 : rc.local_v6) = local;
+  if (grant->raw_v4.valid()) fds->push_back(grant->raw_v4.get());
+  if (grant->raw_v6.valid()) fds->push_back(grant->raw_v6.get());
+  return smt::link::RawLink::adopt(rc, std::move(grant->raw_v4), std::move(grant->raw_v6));
+}
+
+}  // namespace
 
 smt_sock* smt_socket_raw(const struct smt_socket_opts* opts) {
   const smt_socket_opts none{};
@@ -381,12 +424,6 @@ smt_sock* smt_socket_raw(const struct smt_socket_opts* opts) {
   }
   if (opts->device != nullptr) rc.device = opts->device;
   rc.mtu = opts->mtu;
-  auto link = smt::link::RawLink::open(rc);
-  if (!link.ok()) {
-    fail(link.error());
-    return nullptr;
-  }
-  smt::link::Link* raw = link->get();
   smt::lib::SocketConfig config;
   if (opts->smtd_socket == nullptr) {
     config.smtd_socket = smt::smtd::default_socket_path();
@@ -394,7 +431,43 @@ smt_sock* smt_socket_raw(const struct smt_socket_opts* opts) {
     config.smtd_socket = opts->smtd_socket;  // "": no smtd
   }
   config.open_timeout_ms = static_cast<int>(std::min<uint32_t>(opts->open_timeout_ms, INT32_MAX));
-  return make_socket(raw, &smt::MonotonicClock::instance(), config, std::move(*link));
+  if (config.smtd_socket.empty()) {
+    auto link = smt::link::RawLink::open(rc);
+    if (!link.ok()) {
+      fail(link.error());
+      return nullptr;
+    }
+    smt::link::Link* raw = link->get();
+    return make_socket(raw, &smt::MonotonicClock::instance(), config, std::move(*link));
+  }
+
+  // With smtd, smtd makes the sockets (CONTRACT §7): no CAP_NET_RAW needed.
+  auto client = smt::smtd::SmtdClient::connect(config.smtd_socket);
+  if (!client.ok()) {
+    fail(client.error());
+    return nullptr;
+  }
+  std::vector<int> datapath_fds;
+  auto link = smtd_datapath_link(*client, rc, fam, &datapath_fds);
+  if (!link.ok()) {
+    // An smtd that hands out no sockets (older, or its BPF guards failed to
+    // load): a process that may open raw sockets itself still works.
+    auto own = smt::link::RawLink::open(rc);
+    if (!own.ok()) {
+      fail(link.error());
+      return nullptr;
+    }
+    static std::once_flag said;
+    std::call_once(said, [&] {
+      std::fprintf(stderr, "smt: smtd gave no datapath socket (%s); using this process's own raw "
+                   "sockets\n", link.error().message.c_str());
+    });
+    link = std::move(own);
+    datapath_fds.clear();
+  }
+  smt::link::Link* raw = link->get();
+  return make_socket(raw, &smt::MonotonicClock::instance(), config, std::move(*link),
+                     std::move(*client), std::move(datapath_fds));
 }
 
 int smt_bind(smt_sock* sock, uint16_t port) {

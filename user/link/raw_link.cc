@@ -1,6 +1,7 @@
 #include "link/raw_link.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -84,7 +85,7 @@ RawLink::RawLink(const RawLinkConfig& cfg) : cfg_(cfg) {}
 
 RawLink::~RawLink() = default;
 
-Result<std::unique_ptr<RawLink>> RawLink::open(const RawLinkConfig& in) {
+Result<RawLinkConfig> RawLink::check_config(const RawLinkConfig& in) {
   RawLinkConfig cfg = in;
   if (cfg.protocol == 0 || cfg.protocol == IPPROTO_RAW) {
     return make_error(EINVAL, "raw link: IP protocol must be 1..254");
@@ -106,19 +107,58 @@ Result<std::unique_ptr<RawLink>> RawLink::open(const RawLinkConfig& in) {
     return make_error(EINVAL, "raw link: batch must be 1..1024");
   }
   if (cfg.device.size() >= IFNAMSIZ) return make_error(EINVAL, "raw link: device name too long");
-  std::unique_ptr<RawLink> link(new RawLink(cfg));
-  if (Status s = link->init(); !s) return s.error();
+  return cfg;
+}
+
+Result<std::unique_ptr<RawLink>> RawLink::open(const RawLinkConfig& in) {
+  auto cfg = check_config(in);
+  if (!cfg) return cfg.error();
+  std::unique_ptr<RawLink> link(new RawLink(*cfg));
+  if (Status s = link->init(UniqueFd(), UniqueFd(), false); !s) return s.error();
   return link;
 }
 
-Status RawLink::init() {
+Result<std::unique_ptr<RawLink>> RawLink::adopt(const RawLinkConfig& in, UniqueFd v4,
+                                                UniqueFd v6) {
+  RawLinkConfig want = in;
+  want.ipv4 = v4.valid();
+  want.ipv6 = v6.valid();
+  if (!want.ipv4) want.local_v4.reset();
+  if (!want.ipv6) want.local_v6.reset();
+  auto cfg = check_config(want);
+  if (!cfg) return cfg.error();
+  std::unique_ptr<RawLink> link(new RawLink(*cfg));
+  if (Status s = link->init(std::move(v4), std::move(v6), true); !s) return s.error();
+  return link;
+}
+
+Status RawLink::init(UniqueFd adopt_v4, UniqueFd adopt_v6, bool adopted) {
   epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_.valid()) return sys_error("epoll_create1");
   for (const bool v4 : {true, false}) {
     if (v4 ? !cfg_.ipv4 : !cfg_.ipv6) continue;
     const int family = v4 ? AF_INET : AF_INET6;
-    UniqueFd s(socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, cfg_.protocol));
-    if (!s.valid()) return sys_error(v4 ? "AF_INET raw socket" : "AF_INET6 raw socket");
+    UniqueFd s;
+    if (adopted) {
+      s = std::move(v4 ? adopt_v4 : adopt_v6);
+      int domain = -1, type = -1, proto = -1;
+      socklen_t len = sizeof(int);
+      getsockopt(s.get(), SOL_SOCKET, SO_DOMAIN, &domain, &len);
+      len = sizeof(int);
+      getsockopt(s.get(), SOL_SOCKET, SO_TYPE, &type, &len);
+      len = sizeof(int);
+      getsockopt(s.get(), SOL_SOCKET, SO_PROTOCOL, &proto, &len);
+      if (domain != family || type != SOCK_RAW || proto != cfg_.protocol) {
+        return make_error(EINVAL, std::string("raw link: the adopted ") +
+                                      (v4 ? "IPv4" : "IPv6") + " fd is not a raw socket of " +
+                                      "protocol " + std::to_string(cfg_.protocol));
+      }
+      const int fl = fcntl(s.get(), F_GETFL);
+      if (fl < 0 || fcntl(s.get(), F_SETFL, fl | O_NONBLOCK) != 0) return sys_error("fcntl");
+    } else {
+      s.reset(socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, cfg_.protocol));
+      if (!s.valid()) return sys_error(v4 ? "AF_INET raw socket" : "AF_INET6 raw socket");
+    }
     bool ok;
     if (v4) {
       ok = set_int(s.get(), IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO) &&
@@ -130,18 +170,18 @@ Status RawLink::init() {
            set_int(s.get(), IPPROTO_IPV6, IPV6_RECVFRAGSIZE, 1);
     }
     if (!ok) return sys_error("setsockopt (DF, pktinfo, fragsize)");
-    if (!cfg_.device.empty() &&
+    if (!adopted && !cfg_.device.empty() &&
         setsockopt(s.get(), SOL_SOCKET, SO_BINDTODEVICE, cfg_.device.c_str(),
                    static_cast<socklen_t>(cfg_.device.size())) != 0) {
       return sys_error("SO_BINDTODEVICE " + cfg_.device);
     }
-    if (v4 && cfg_.local_v4) {
+    if (v4 && cfg_.local_v4 && !adopted) {
       const sockaddr_in sin = to_sin(*cfg_.local_v4);
       if (bind(s.get(), reinterpret_cast<const sockaddr*>(&sin), sizeof sin) != 0) {
         return sys_error("bind IPv4");
       }
     }
-    if (!v4 && cfg_.local_v6) {
+    if (!v4 && cfg_.local_v6 && !adopted) {
       const sockaddr_in6 sin6 = to_sin6(*cfg_.local_v6);
       if (bind(s.get(), reinterpret_cast<const sockaddr*>(&sin6), sizeof sin6) != 0) {
         return sys_error("bind IPv6");

@@ -47,6 +47,16 @@ class RawLink final : public Link {
   /// Opens the sockets in the calling thread's network namespace. Fails with
   /// a clear message, e.g. EPERM "raw socket needs CAP_NET_RAW".
   static Result<std::unique_ptr<RawLink>> open(const RawLinkConfig& cfg);
+  /// Takes over raw sockets another process created and bound (smtd's
+  /// DATAPATH sockets, passed over SCM_RIGHTS), so the caller needs no
+  /// CAP_NET_RAW. Either fd may be invalid (no socket of that family); each
+  /// valid one must be a SOCK_RAW socket of its family and cfg.protocol
+  /// (EINVAL otherwise). cfg.local_v4/local_v6 name the addresses they are
+  /// bound to; cfg.ipv4/ipv6 are taken from the fds; cfg.device is used only
+  /// to look up the MTU (binding to it would need CAP_NET_RAW). Sets the same
+  /// unprivileged options open() does (DF, pktinfo, fragment size).
+  static Result<std::unique_ptr<RawLink>> adopt(const RawLinkConfig& cfg, UniqueFd v4,
+                                                UniqueFd v6);
   ~RawLink() override;
   RawLink(const RawLink&) = delete;
   RawLink& operator=(const RawLink&) = delete;
@@ -67,7 +77,8 @@ class RawLink final : public Link {
   struct Batch;
 
   explicit RawLink(const RawLinkConfig& cfg);
-  Status init();
+  Status init(UniqueFd adopt_v4, UniqueFd adopt_v6, bool adopted);
+  static Result<RawLinkConfig> check_config(const RawLinkConfig& in);
   size_t send_run(std::span<const TxPacket> run, bool v4);
   size_t receive_from(bool v4, std::span<RxPacket> out, size_t first_buf);
   bool accept_v4(size_t buf, size_t n, bool reassembled, RxPacket* out);

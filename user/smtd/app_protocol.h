@@ -39,6 +39,8 @@ enum smtd_app_type {
   SMTD_APP_TABLE = 7,   /* struct smtd_app_hdr -> SMTD_APP_TABLE_GRANTED + fd */
   SMTD_APP_STATS = 8,   /* struct smtd_app_stats + entries; no reply (the app's report) */
   SMTD_APP_GET_STATS = 9, /* struct smtd_app_hdr -> SMTD_APP_STATS_CHUNK... */
+  SMTD_APP_DATAPATH = 10, /* struct smtd_app_datapath_req (+ fds with F_PRESENT)
+                             -> SMTD_APP_DATAPATH_GRANTED + fds */
   /* replies */
   SMTD_APP_LEASED = 0x81,     /* struct smtd_app_lease */
   SMTD_APP_RELEASED = 0x82,   /* struct smtd_app_lease */
@@ -48,6 +50,7 @@ enum smtd_app_type {
   SMTD_APP_LIST_CHUNK = 0x86, /* struct smtd_app_list_chunk + JSON text */
   SMTD_APP_TABLE_GRANTED = 0x87, /* struct smtd_app_table; SCM_RIGHTS: the table's fd */
   SMTD_APP_STATS_CHUNK = 0x88,   /* struct smtd_app_stats + entries, last flagged */
+  SMTD_APP_DATAPATH_GRANTED = 0x89, /* struct smtd_app_datapath; SCM_RIGHTS: its sockets */
   SMTD_APP_ERROR = 0xff,      /* struct smtd_app_error */
   /* notifications (request_id 0) */
   SMTD_APP_INCOMING = 0x90,    /* struct smtd_app_session: a peer opened a session to a
@@ -124,6 +127,42 @@ struct smtd_app_table {
   uint32_t entries;    /* 20 SMT_OWNER_TABLE_SESSIONS */
   uint32_t entry_size; /* 24 sizeof(struct smt_owner_table_entry) */
   uint32_t reserved;   /* 28 0 */
+};
+
+/* DATAPATH: the sockets the application moves its packets through
+ * (CONTRACT §7, docs/smtd.md "Datapath sockets"). smtd creates them, so the
+ * application needs no CAP_NET_RAW. Today every uid gets raw IP sockets of
+ * SMT's protocol bound to smtd's address, each with a locked port filter: it
+ * receives only SMT packets for ports this connection leases. Trusted uids
+ * will get AF_XDP here (kind SMTD_DATAPATH_AF_XDP) without a new message.
+ * Asking again on one connection returns the same sockets. After an smtd
+ * restart the application presents the sockets it holds (flag F_PRESENT,
+ * the sockets attached as SCM_RIGHTS) so that their filter follows its new
+ * connection; the reply then carries no fds. */
+#define SMTD_DATAPATH_F_PRESENT 0x0001
+#define SMTD_DATAPATH_FAMILY_V4 0x0001
+#define SMTD_DATAPATH_FAMILY_V6 0x0002
+#define SMTD_DATAPATH_MAX_FDS 4
+struct smtd_app_datapath_req {
+  struct smtd_app_hdr hdr;
+  uint32_t flags;       /* 16 SMTD_DATAPATH_F_* */
+  uint32_t families;    /* 20 SMTD_DATAPATH_FAMILY_* wanted; 0: whatever smtd's address has */
+  uint32_t rx_queue;    /* 24 receive queue (AF_XDP; 0 for raw) */
+  uint32_t reserved;    /* 28 must be 0 */
+};
+enum smtd_datapath_kind {
+  SMTD_DATAPATH_RAW = 1,    /* raw IP sockets, one per family in `families` order v4, v6 */
+  SMTD_DATAPATH_AF_XDP = 2, /* reserved for the AF_XDP socket + UMEM (issue 6 item 1) */
+};
+struct smtd_app_datapath {
+  struct smtd_app_hdr hdr;
+  uint32_t kind;          /* 16 enum smtd_datapath_kind */
+  uint32_t fd_count;      /* 20 fds attached (0 answering F_PRESENT) */
+  uint32_t families;      /* 24 SMTD_DATAPATH_FAMILY_* of the raw sockets, fds in v4, v6 order */
+  uint8_t protocol;       /* 28 SMT's IP protocol number */
+  uint8_t reserved0[3];   /* 29 0 */
+  uint8_t local_addr[16]; /* 32 smtd's SMT address (IPv4-mapped for IPv4), the sockets' bind */
+  uint64_t kind_data[4];  /* 48 per-kind details; zero for RAW */
 };
 
 /* CLOSE, CLOSED, PEER_CLOSED: a session named by its local port and peer. */
@@ -222,6 +261,8 @@ static_assert(sizeof(smtd_app_session_stats) == 328, "smtd_app_session_stats siz
 static_assert(sizeof(smtd_app_stats) == 24, "smtd_app_stats size");
 static_assert(24 + SMTD_APP_STATS_MAX_ENTRIES * 328 <= SMTD_APP_MAX_MSG, "STATS fits");
 static_assert(sizeof(smtd_app_close) == 48, "smtd_app_close size");
+static_assert(sizeof(smtd_app_datapath_req) == 32, "smtd_app_datapath_req size");
+static_assert(sizeof(smtd_app_datapath) == 80, "smtd_app_datapath size");
 static_assert(sizeof(smtd_app_adopt) == 32, "smtd_app_adopt size");
 static_assert(sizeof(smtd_app_list) == 24, "smtd_app_list size");
 static_assert(sizeof(smtd_app_list_chunk) == 24, "smtd_app_list_chunk size");

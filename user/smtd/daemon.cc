@@ -156,6 +156,7 @@ Status Daemon::start() {
   watch(unix_fd_.get(), EPOLLIN);
 
   adopt_previous_state();
+  start_datapath();
   log_info("ready: SMT address " + format_addr(cfg_.address) + ", peers on " +
            format_endpoint(cfg_.listen) + ", applications on " + opts_.socket_path + ", state in " +
            maps_->pin_root());
@@ -261,6 +262,7 @@ void Daemon::reload() {
   // reference); new channels use the new certificates.
   tls_ = std::move(*tls);
   tickets_.clear();
+  update_trusted_uids();
   log_info("SIGHUP: reloaded " + opts_.config_path + " and certificates (" +
            std::to_string(cfg_.peers.size()) + " peers); " + std::to_string(sessions_.size()) +
            " sessions kept");
@@ -750,6 +752,7 @@ void Daemon::on_tick() {
     if (!used) stale_leases.push_back(port);
   }
   for (uint16_t p : stale_leases) drop_lease(p);
+  sweep_raw_owners();
 
   // Keep a control channel to every peer we share sessions with, so that
   // CLOSE can travel and the sessions do not go idle.

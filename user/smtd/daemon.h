@@ -6,6 +6,8 @@
 // daemon.cc: start-up, the loop, peer channels, sessions, leases, the tick.
 // daemon_setup.cc: the set-up protocol (OPEN, READY, REFUSED, CLOSE).
 // daemon_apps.cc: the unix-socket requests of local applications.
+// daemon_datapath.cc: the datapath sockets handed to applications and their
+// BPF guards (docs/smtd.md "Datapath sockets").
 #pragma once
 
 #include <array>
@@ -21,6 +23,7 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "loader/datapath_progs.h"
 #include "smtd/app_protocol.h"
 #include "smtd/config.h"
 #include "smtd/key_arena.h"
@@ -38,6 +41,9 @@ struct DaemonOptions {
   std::string keylog_path;
   /// On SIGTERM also close every session (default: leave them adoptable).
   bool close_sessions_on_exit = false;
+  /// cgroup v2 directory the setsockopt guard is attached to ("": the
+  /// hierarchy's root, loader::find_cgroup2_root()).
+  std::string cgroup_path;
 };
 
 /// A session's local name: its local port and the peer's address and port.
@@ -99,6 +105,9 @@ class Daemon {
     uint32_t pid = 0;
     UniqueFd table;                  // owner table (TABLE), inserted in grant_tables
     std::vector<bool> slot_used;     // its entries held by sessions
+    std::vector<UniqueFd> datapath;  // raw sockets handed out (DATAPATH), in v4, v6 order
+    std::vector<uint64_t> datapath_cookies;  // their raw_owners_hash keys
+    uint32_t datapath_families = 0;          // SMTD_DATAPATH_FAMILY_* of `datapath`
   };
 
   explicit Daemon(DaemonOptions opts) : opts_(std::move(opts)) {}
@@ -145,7 +154,9 @@ class Daemon {
   void on_app_accept();
   void on_app(App* app);
   void drop_app(uint32_t app_id, const std::string& why);
-  void handle_app_message(App* app, const uint8_t* msg, size_t len);
+  /// `fds`: what the message carried (SCM_RIGHTS); only DATAPATH takes any.
+  void handle_app_message(App* app, const uint8_t* msg, size_t len,
+                          std::vector<UniqueFd>* fds = nullptr);
   void app_lease(App* app, const smtd_app_lease& req);
   void app_release(App* app, const smtd_app_lease& req);
   void app_open(App* app, const smtd_app_open& req);
@@ -155,6 +166,20 @@ class Daemon {
   void app_table(App* app, const smtd_app_hdr& req);
   void app_stats(App* app, const uint8_t* msg, size_t len);
   void app_get_stats(App* app, const smtd_app_hdr& req);
+
+  // datapath sockets (daemon_datapath.cc)
+  /// Loads the raw-socket filter and attaches the setsockopt guard; failures
+  /// are logged and leave untrusted uids without datapath sockets.
+  void start_datapath();
+  /// Puts the config's trusted uids into the setsockopt guard (start, SIGHUP).
+  void update_trusted_uids();
+  /// Forgets raw_owners_hash entries no live application holds, once the
+  /// previous smtd's applications had adopt_grace to present their sockets.
+  void sweep_raw_owners();
+  void release_datapath(App& app);
+  void app_datapath(App* app, const smtd_app_datapath_req& req, std::vector<UniqueFd> fds);
+  /// send_app with several fds attached.
+  bool send_app_fds(uint32_t app_id, const void* msg, size_t len, const std::vector<int>& fds);
   /// A cleared entry of `owner`'s table for a new session, or SMTD_APP_SLOT_NONE.
   uint32_t take_slot(uint32_t owner);
   void release_slot(uint32_t owner, uint32_t slot);
@@ -191,6 +216,10 @@ class Daemon {
   uint16_t last_granted_port_ = 0;
   uint64_t last_serial_ = 0;
   uint16_t next_ephemeral_ = 0;
+  std::unique_ptr<loader::RawFilter> raw_filter_;        // null: no raw sockets to hand out
+  std::unique_ptr<loader::SockoptGuard> sockopt_guard_;  // null: untrusted uids get none
+  std::string datapath_error_;  // why one of the two is missing
+  bool raw_owners_swept_ = false;
 };
 
 }  // namespace smt::smtd

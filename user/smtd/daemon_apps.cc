@@ -85,7 +85,32 @@ void Daemon::on_app(App* app) {
     App* a = find_app(id);
     if (a == nullptr) return;
     alignas(8) uint8_t buf[SMTD_APP_MAX_MSG];
-    ssize_t n = ::recv(a->fd.get(), buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
+    // recvmsg so that fds an application passes (DATAPATH) are ours to check
+    // and close, never silently kept.
+    struct iovec iov{buf, sizeof buf};
+    struct msghdr mh;
+    std::memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    alignas(struct cmsghdr) char control[CMSG_SPACE(SMTD_DATAPATH_MAX_FDS * sizeof(int))];
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(a->fd.get(), &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+    std::vector<UniqueFd> fds;
+    for (struct cmsghdr* c = n >= 0 ? CMSG_FIRSTHDR(&mh) : nullptr; c != nullptr;
+         c = CMSG_NXTHDR(&mh, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t k = 0; k < count; ++k) {
+        int got;
+        std::memcpy(&got, CMSG_DATA(c) + k * sizeof(int), sizeof got);
+        fds.emplace_back(got);
+      }
+    }
+    if (n >= 0 && (mh.msg_flags & MSG_CTRUNC) != 0) {
+      send_app_error(id, 0, EMSGSIZE, "more than 4 fds attached to one message");
+      continue;
+    }
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
       apps_to_drop_[id] = std::string("receive failed: ") + std::strerror(errno);
@@ -100,7 +125,7 @@ void Daemon::on_app(App* app) {
                      "message of " + std::to_string(n) + " bytes exceeds SMTD_APP_MAX_MSG");
       continue;
     }
-    handle_app_message(a, buf, static_cast<size_t>(n));
+    handle_app_message(a, buf, static_cast<size_t>(n), &fds);
   }
 }
 
@@ -126,6 +151,7 @@ void Daemon::drop_app(uint32_t app_id, const std::string& why) {
   if (app.table) {
     if (Status st = maps_->delete_owner_table(app_id); !st) log_error(st.error().message);
   }
+  release_datapath(app);
   unwatch(app.fd.get());
   app_by_fd_.erase(app.fd.get());
   apps_.erase(it);
@@ -173,7 +199,8 @@ void Daemon::send_app_error(uint32_t app_id, uint32_t request_id, int err, const
   send_app(app_id, &e, sizeof e);
 }
 
-void Daemon::handle_app_message(App* app, const uint8_t* msg, size_t len) {
+void Daemon::handle_app_message(App* app, const uint8_t* msg, size_t len,
+                                std::vector<UniqueFd>* fds) {
   smtd_app_hdr h;
   if (len < sizeof h) {
     log_warning("malformed request from uid " + std::to_string(app->uid) + ": " +
@@ -243,6 +270,12 @@ void Daemon::handle_app_message(App* app, const uint8_t* msg, size_t len) {
     case SMTD_APP_GET_STATS:
       if (!exact(sizeof(smtd_app_hdr), "GET_STATS")) return;
       return app_get_stats(app, h);
+    case SMTD_APP_DATAPATH: {
+      if (!exact(sizeof(smtd_app_datapath_req), "DATAPATH")) return;
+      smtd_app_datapath_req r;
+      std::memcpy(&r, msg, sizeof r);
+      return app_datapath(app, r, fds != nullptr ? std::move(*fds) : std::vector<UniqueFd>{});
+    }
     default:
       return bad(EOPNOTSUPP, "unknown request type " + std::to_string(h.type));
   }

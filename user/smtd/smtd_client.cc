@@ -54,8 +54,27 @@ Result<SmtdClient> SmtdClient::connect(const std::string& socket_path) {
   return SmtdClient(std::move(fd));
 }
 
-Status SmtdClient::send_raw(std::span<const uint8_t> bytes) {
-  ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+Status SmtdClient::send_raw(std::span<const uint8_t> bytes) { return send_msg(bytes, {}); }
+
+Status SmtdClient::send_msg(std::span<const uint8_t> bytes, std::span<const int> fds) {
+  if (fds.size() > SMTD_DATAPATH_MAX_FDS) return make_error(EINVAL, "too many fds for one message");
+  struct iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
+  struct msghdr mh;
+  std::memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(SMTD_DATAPATH_MAX_FDS * sizeof(int))];
+  if (!fds.empty()) {
+    std::memset(control, 0, sizeof control);
+    mh.msg_control = control;
+    mh.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+    struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  }
+  ssize_t n = ::sendmsg(fd_.get(), &mh, MSG_NOSIGNAL);
   if (n != static_cast<ssize_t>(bytes.size())) {
     int e = n < 0 ? errno : EIO;
     return make_error(e, std::string("send to smtd failed: ") + std::strerror(e));
@@ -80,16 +99,14 @@ Result<std::vector<uint8_t>> SmtdClient::recv_raw(int timeout_ms) {
   ssize_t n = ::recvmsg(fd_.get(), &mh, MSG_CMSG_CLOEXEC);
   if (n < 0)
     return make_error(errno, std::string("recv from smtd failed: ") + std::strerror(errno));
-  // Keep the first fd a message carries; close any others.
-  last_fd_.reset();
+  last_fds_.clear();
   for (struct cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < count; ++i) {
       int got;
       std::memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-      UniqueFd owned(got);
-      if (!last_fd_) last_fd_ = std::move(owned);
+      last_fds_.emplace_back(got);
     }
   }
   if (n == 0) return make_error(ECONNRESET, "smtd closed the connection");
@@ -109,13 +126,14 @@ Error SmtdClient::error_from(const std::vector<uint8_t>& msg) {
   return make_error(e.err, e.message);
 }
 
-Result<std::vector<uint8_t>> SmtdClient::call(void* req, size_t len, int timeout_ms) {
+Result<std::vector<uint8_t>> SmtdClient::call(void* req, size_t len, int timeout_ms,
+                                              std::span<const int> fds) {
   uint32_t id = next_request_++;
   if (next_request_ == 0) next_request_ = 1;
   last_error_ = {};
   auto* h = static_cast<smtd_app_hdr*>(req);
   h->request_id = id;
-  if (Status s = send_raw({static_cast<const uint8_t*>(req), len}); !s) return s.error();
+  if (Status s = send_msg({static_cast<const uint8_t*>(req), len}, fds); !s) return s.error();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -239,12 +257,53 @@ Result<OwnerTableGrant> SmtdClient::owner_table() {
       t.entry_size != sizeof(smt_owner_table_entry)) {
     return make_error(EPROTO, "TABLE_GRANTED describes another table layout than this build's");
   }
-  if (!last_fd_) return make_error(EPROTO, "TABLE_GRANTED came without the table's fd");
+  if (last_fds_.size() != 1) return make_error(EPROTO, "TABLE_GRANTED came without the table's fd");
   OwnerTableGrant g;
-  g.fd = std::move(last_fd_);
+  g.fd = std::move(last_fds_[0]);
   g.owner_id = t.owner_id;
   g.entries = t.entries;
   return g;
+}
+
+Result<DatapathGrant> SmtdClient::datapath(uint32_t families) {
+  smtd_app_datapath_req r{};
+  r.hdr = make_hdr(SMTD_APP_DATAPATH, sizeof r, 0);
+  r.families = families;
+  auto m = call(&r, sizeof r, 10000);
+  if (!m) return m.error();
+  smtd_app_datapath d;
+  if (m->size() != sizeof d) return make_error(EPROTO, "malformed DATAPATH_GRANTED reply");
+  std::memcpy(&d, m->data(), sizeof d);
+  if (d.hdr.type != SMTD_APP_DATAPATH_GRANTED) return make_error(EPROTO, "not DATAPATH_GRANTED");
+  if (d.kind != SMTD_DATAPATH_RAW) {
+    return make_error(EPROTONOSUPPORT,
+                      "smtd offers datapath kind " + std::to_string(d.kind) + ", not raw sockets");
+  }
+  const uint32_t fams = d.families & (SMTD_DATAPATH_FAMILY_V4 | SMTD_DATAPATH_FAMILY_V6);
+  const size_t want = (fams & SMTD_DATAPATH_FAMILY_V4 ? 1 : 0) + (fams & SMTD_DATAPATH_FAMILY_V6 ? 1 : 0);
+  if (fams != d.families || want == 0 || d.fd_count != want || last_fds_.size() != want) {
+    return make_error(EPROTO, "DATAPATH_GRANTED: families, fd count and attached fds disagree");
+  }
+  DatapathGrant g;
+  g.kind = d.kind;
+  g.families = fams;
+  g.protocol = d.protocol;
+  std::memcpy(g.local_addr.data(), d.local_addr, 16);
+  size_t i = 0;
+  if (fams & SMTD_DATAPATH_FAMILY_V4) g.raw_v4 = std::move(last_fds_[i++]);
+  if (fams & SMTD_DATAPATH_FAMILY_V6) g.raw_v6 = std::move(last_fds_[i++]);
+  return g;
+}
+
+Status SmtdClient::present_datapath(std::span<const int> fds) {
+  smtd_app_datapath_req r{};
+  r.hdr = make_hdr(SMTD_APP_DATAPATH, sizeof r, 0);
+  r.flags = SMTD_DATAPATH_F_PRESENT;
+  auto m = call(&r, sizeof r, 10000, fds);
+  if (!m) return m.error();
+  smtd_app_datapath d;
+  if (m->size() != sizeof d) return make_error(EPROTO, "malformed DATAPATH_GRANTED reply");
+  return {};
 }
 
 Status SmtdClient::send_stats(std::span<const smtd_app_session_stats> entries) {

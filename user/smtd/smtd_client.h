@@ -48,6 +48,16 @@ struct OwnerTableGrant {
   uint32_t entries = 0;
 };
 
+/// The datapath sockets smtd created for this connection (DATAPATH).
+struct DatapathGrant {
+  uint32_t kind = 0;       ///< enum smtd_datapath_kind; SMTD_DATAPATH_RAW today
+  uint32_t families = 0;   ///< SMTD_DATAPATH_FAMILY_* of the raw sockets
+  uint8_t protocol = 0;    ///< SMT's IP protocol number
+  Addr16 local_addr{};     ///< smtd's address, the sockets' bind
+  UniqueFd raw_v4;         ///< kind RAW, families has V4
+  UniqueFd raw_v6;         ///< kind RAW, families has V6
+};
+
 /// Details of the last SMTD_APP_ERROR (Error carries errno and the message).
 struct SmtdErrorInfo {
   int err = 0;
@@ -85,6 +95,12 @@ class SmtdClient {
   /// Asks for this connection's owner table (docs/xdp.md): the same table
   /// every time; smtd removes it from XDP when the connection closes.
   Result<OwnerTableGrant> owner_table();
+  /// Asks for this connection's datapath sockets (families: SMTD_DATAPATH_FAMILY_*
+  /// wanted, 0: smtd's). The same sockets every time on one connection.
+  Result<DatapathGrant> datapath(uint32_t families = 0);
+  /// After an smtd restart: presents the datapath sockets this process holds
+  /// (at most SMTD_DATAPATH_MAX_FDS), so their filter follows this connection.
+  Status present_datapath(std::span<const int> fds);
   /// Reports the engine's counters of held sessions (STATS; no reply).
   Status send_stats(std::span<const smtd_app_session_stats> entries);
   /// The latest counters every holder reported (GET_STATS; root: all sessions).
@@ -105,12 +121,14 @@ class SmtdClient {
 
  private:
   explicit SmtdClient(UniqueFd fd) : fd_(std::move(fd)) {}
-  /// Sends `req` and waits for the reply with its request id.
-  Result<std::vector<uint8_t>> call(void* req, size_t len, int timeout_ms);
+  /// Sends `req` (with `fds` attached) and waits for the reply with its request id.
+  Result<std::vector<uint8_t>> call(void* req, size_t len, int timeout_ms,
+                                    std::span<const int> fds = {});
+  Status send_msg(std::span<const uint8_t> bytes, std::span<const int> fds);
   Error error_from(const std::vector<uint8_t>& msg);
 
   UniqueFd fd_;
-  UniqueFd last_fd_;  // the fd the last received message carried, if any
+  std::vector<UniqueFd> last_fds_;  // the fds the last received message carried
   uint32_t next_request_ = 1;
   std::deque<std::vector<uint8_t>> notes_;
   SmtdErrorInfo last_error_;
