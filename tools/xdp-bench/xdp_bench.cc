@@ -1,0 +1,510 @@
+// xdp-bench: what SMT's XDP receive program costs per packet, next to an
+// XDP_PASS-only program (bpf/xdp_pass_only.bpf.c). Report only; run it through
+// tools/xdp-bench/run.sh, which prints the machine and a Markdown table.
+//
+//   xdp-bench [--seconds S] [--repeat N]
+//
+// Runs in a private network and mount namespace (root needed):
+//  1. test-run: bpf_prog_test_run_opts with `repeat` for three frames, each
+//     through smt_xdp and through pass-only: a DATA packet of a live session
+//     with a wrong tag, the same with the right tag, and a non-SMT UDP frame.
+//     ns per packet = the kernel's average over `repeat` runs, median of 5.
+//  2. live: a veth pair rx0 (here) <-> tx0 (namespace xbench-tx-<pid>); the
+//     program under test on rx0 (native XDP), a sender on the last CPU
+//     blasting the frame from tx0 with AF_PACKET sendmmsg (qdisc bypass) for
+//     S seconds. Twice: rx0's NAPI threaded and pinned to CPU 0 (receive
+//     cost = that thread's CPU time), and NAPI as softirq on the sender's CPU
+//     (as in the flood test; receive cost = that CPU's softirq time). Shown:
+//     frames the program ran on per second (bpf run stats), the program's own
+//     ns per frame (run_time_ns / run_cnt), the receive side's CPU share and
+//     CPU ns per frame (the stack's work for passed frames included).
+//     smt_xdp's drop_bad_tag rate with the bad-tag frame is figure (a) of
+//     issue 5.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/if_link.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/unique_fd.h"
+#include "smt/wire.h"
+#include "smt_xdp.skel.h"
+#include "wire/data_header.h"
+#include "xdp_pass_only.skel.h"
+
+namespace {
+
+using smt::UniqueFd;
+using Bytes = std::vector<uint8_t>;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint32_t kLocal = 0x0a4d0002;   // 10.77.0.2, the receiving host
+constexpr uint32_t kRemote = 0x0a4d0001;  // 10.77.0.1, the peer
+constexpr uint16_t kLocalPort = 5000, kRemotePort = 40000;
+constexpr uint8_t kKey[smt::kCtlKeyLen] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+                                           0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xf0, 0x01};
+constexpr size_t kBatch = 64;
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "xdp-bench: %s: %s\n", what.c_str(), std::strerror(errno));
+  std::exit(1);
+}
+
+int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
+
+void must(const std::string& cmd) {
+  if (sh(cmd) != 0) {
+    std::fprintf(stderr, "xdp-bench: `%s` failed\n", cmd.c_str());
+    std::exit(1);
+  }
+}
+
+uint16_t ipv4_checksum(const uint8_t* h) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i < 20; i += 2) sum += smt::load_be16(h + i);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+/// Ethernet + IPv4 (DF, no options) from the peer to us + payload.
+Bytes frame(const uint8_t dst_mac[6], const uint8_t src_mac[6], uint8_t proto,
+            const Bytes& payload) {
+  Bytes f(14 + 20);
+  std::memcpy(f.data(), dst_mac, 6);
+  std::memcpy(f.data() + 6, src_mac, 6);
+  smt::store_be16(f.data() + 12, 0x0800);
+  uint8_t* ip = f.data() + 14;
+  ip[0] = 0x45;
+  smt::store_be16(ip + 2, static_cast<uint16_t>(20 + payload.size()));
+  smt::store_be16(ip + 6, 0x4000);
+  ip[8] = 64;
+  ip[9] = proto;
+  smt::store_be32(ip + 12, kRemote);
+  smt::store_be32(ip + 16, kLocal);
+  smt::store_be16(ip + 10, ipv4_checksum(ip));
+  f.insert(f.end(), payload.begin(), payload.end());
+  return f;
+}
+
+/// A DATA packet of the live session (a 96-byte record), tagged under `key`.
+Bytes data_packet(const uint8_t key[smt::kCtlKeyLen]) {
+  smt::DataHeader h;
+  h.sport = kRemotePort;
+  h.dport = kLocalPort;
+  h.message_id = 2;
+  h.message_length = 96;
+  h.incoming = 96;
+  Bytes p(smt::kDataHeaderLen + 96);
+  smt::write_data_header(p.data(), h, key);
+  for (size_t i = smt::kDataHeaderLen; i < p.size(); ++i) p[i] = static_cast<uint8_t>(i);
+  return p;
+}
+
+/// A UDP datagram with 96 bytes of payload (checksum 0: none).
+Bytes udp_packet() {
+  Bytes p(8 + 96);
+  smt::store_be16(p.data(), 40000);
+  smt::store_be16(p.data() + 2, 9);
+  smt::store_be16(p.data() + 4, static_cast<uint16_t>(p.size()));
+  return p;
+}
+
+struct Kind {
+  const char* name;
+  Bytes frame;
+  uint32_t smt_stat;  ///< the verdict counter smt_xdp must move
+};
+
+std::vector<Kind> kinds(const uint8_t dst_mac[6], const uint8_t src_mac[6]) {
+  uint8_t wrong[smt::kCtlKeyLen];
+  std::memcpy(wrong, kKey, sizeof wrong);
+  wrong[0] ^= 0x80;
+  return {
+      {"DATA, live session, bad tag",
+       frame(dst_mac, src_mac, SMT_IPPROTO_DEFAULT, data_packet(wrong)), SMT_XDP_DROP_BAD_TAG},
+      {"DATA, live session, good tag",
+       frame(dst_mac, src_mac, SMT_IPPROTO_DEFAULT, data_packet(kKey)), SMT_XDP_PASS_STACK},
+      {"UDP (not SMT)", frame(dst_mac, src_mac, 17, udp_packet()), SMT_XDP_PASS_NOT_SMT},
+  };
+}
+
+struct Programs {
+  smt_xdp_bpf* smt = nullptr;
+  xdp_pass_only_bpf* pass = nullptr;
+  ~Programs() {
+    if (smt) smt_xdp_bpf__destroy(smt);
+    if (pass) xdp_pass_only_bpf__destroy(pass);
+  }
+  int smt_fd() const { return bpf_program__fd(smt->progs.smt_xdp_rx); }
+  int pass_fd() const { return bpf_program__fd(pass->progs.xdp_pass_only); }
+};
+
+/// Loads both programs with fresh maps and installs the live session (raw
+/// socket path: its good packets pass to the stack).
+void load(Programs* p) {
+  p->smt = smt_xdp_bpf__open();
+  if (p->smt == nullptr) die("smt_xdp_bpf__open");
+  p->smt->rodata->smt_ipproto = SMT_IPPROTO_DEFAULT;
+  if (smt_xdp_bpf__load(p->smt) != 0) die("loading smt_xdp.bpf.o");
+  p->pass = xdp_pass_only_bpf__open_and_load();
+  if (p->pass == nullptr) die("loading xdp_pass_only.bpf.o");
+
+  smt_session_key k;
+  std::memset(&k, 0, sizeof k);
+  k.local_addr[10] = k.local_addr[11] = k.remote_addr[10] = k.remote_addr[11] = 0xff;
+  smt::store_be32(k.local_addr + 12, kLocal);
+  smt::store_be32(k.remote_addr + 12, kRemote);
+  k.local_port = htons(kLocalPort);
+  k.remote_port = htons(kRemotePort);
+  smt_session_value v;
+  std::memset(&v, 0, sizeof v);
+  v.serial = 1;
+  std::memcpy(v.rx_ctl_key, kKey, sizeof kKey);
+  v.owner_id = 1;
+  v.version = SMT_VERSION;
+  if (bpf_map_update_elem(bpf_map__fd(p->smt->maps.sessions_hash), &k, &v, BPF_ANY) != 0) {
+    die("installing the session");
+  }
+}
+
+/// stats_percpu[stat] summed over the CPUs.
+uint64_t smt_stat(const Programs& p, uint32_t stat) {
+  std::vector<uint64_t> v(static_cast<size_t>(std::max(libbpf_num_possible_cpus(), 1)));
+  if (bpf_map_lookup_elem(bpf_map__fd(p.smt->maps.stats_percpu), &stat, v.data()) != 0) {
+    die("reading stats_percpu");
+  }
+  uint64_t sum = 0;
+  for (uint64_t x : v) sum += x;
+  return sum;
+}
+
+/// Average ns per run of `repeat` runs of prog on `f`, median of 5; also
+/// checks the verdict.
+double test_run(int prog, const Bytes& f, uint32_t repeat, int ifindex, uint32_t* retval) {
+  std::vector<double> ns;
+  for (int i = 0; i < 5; ++i) {
+    xdp_md ctx;
+    std::memset(&ctx, 0, sizeof ctx);
+    ctx.data_end = static_cast<uint32_t>(f.size());
+    ctx.ingress_ifindex = static_cast<uint32_t>(ifindex);
+    bpf_test_run_opts o;
+    std::memset(&o, 0, sizeof o);
+    o.sz = sizeof o;
+    o.data_in = f.data();
+    o.data_size_in = static_cast<uint32_t>(f.size());
+    o.ctx_in = &ctx;
+    o.ctx_size_in = sizeof ctx;
+    o.repeat = repeat;
+    if (bpf_prog_test_run_opts(prog, &o) != 0) die("bpf_prog_test_run_opts");
+    *retval = o.retval;
+    ns.push_back(static_cast<double>(o.duration));
+  }
+  std::sort(ns.begin(), ns.end());
+  return ns[ns.size() / 2];
+}
+
+const char* verdict(uint32_t r) {
+  switch (r) {
+    case XDP_PASS:
+      return "PASS";
+    case XDP_DROP:
+      return "DROP";
+    default:
+      return "other";
+  }
+}
+
+bool mac_of(const char* ifname, uint8_t out[6]) {
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ifreq ifr{};
+  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+  if (!fd.valid() || ::ioctl(fd.get(), SIOCGIFHWADDR, &ifr) != 0) return false;
+  std::memcpy(out, ifr.ifr_hwaddr.sa_data, 6);
+  return true;
+}
+
+/// utime + stime of a task, in clock ticks.
+unsigned long long task_ticks(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const size_t close = s.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream in(s.substr(close + 2));
+  std::string field;
+  unsigned long long ut = 0, st = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) ut = std::stoull(field);
+    if (i == 15) st = std::stoull(field);
+  }
+  return ut + st;
+}
+
+/// Softirq time of one CPU (/proc/stat), in clock ticks.
+unsigned long long softirq_ticks(int cpu) {
+  std::ifstream f("/proc/stat");
+  std::string line;
+  const std::string name = "cpu" + std::to_string(cpu) + " ";
+  while (std::getline(f, line)) {
+    if (line.rfind(name, 0) != 0) continue;
+    std::istringstream in(line.substr(name.size()));
+    unsigned long long v[7] = {};
+    for (auto& x : v) in >> x;
+    return v[6];
+  }
+  return 0;
+}
+
+/// The pid of the kthread named `prefix...` (threaded NAPI), or 0.
+int find_kthread(const std::string& prefix) {
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return 0;
+  int found = 0;
+  while (dirent* e = ::readdir(d)) {
+    const int pid = std::atoi(e->d_name);
+    if (pid <= 0) continue;
+    std::ifstream f(std::string("/proc/") + e->d_name + "/comm");
+    std::string comm;
+    std::getline(f, comm);
+    if (comm.rfind(prefix, 0) == 0) found = std::max(found, pid);  // the newest
+  }
+  ::closedir(d);
+  return found;
+}
+
+void pin(int pid, int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (::sched_setaffinity(pid, sizeof set, &set) != 0) die("sched_setaffinity");
+}
+
+struct Live {
+  double rx_pps = 0;    ///< frames the program ran on, per second
+  double prog_ns = 0;   ///< the program's own time per frame
+  double rx_cpu = 0;    ///< receive side's CPU share, %: the NAPI thread's, or softirq
+  double tx_pps = 0;    ///< frames the sender got out
+  double drop_pps = 0;  ///< smt_xdp drop_bad_tag per second (smt_xdp only)
+};
+
+/// One live run: `prog` on rx0, the sender blasting `f` for `seconds`.
+Live live_run(const Programs& p, int prog, const Bytes& f, double seconds, int tx_ns_fd,
+              int rx_ifindex, int tx_cpu, int napi_cpu) {
+  if (bpf_xdp_attach(rx_ifindex, prog, XDP_FLAGS_DRV_MODE, nullptr) != 0) {
+    die("attaching to rx0 (native)");
+  }
+  // napi_cpu >= 0: threaded NAPI for rx0's queue, pinned there; its CPU time
+  // is the receive side's cost. Otherwise NAPI runs as softirq on the
+  // sender's CPU and the receive side's cost is that CPU's softirq time.
+  // (The NAPI instance exists once XDP is attached.)
+  int napi = 0;
+  if (napi_cpu >= 0) {
+    must("sh -c 'echo 1 > /sys/class/net/rx0/threaded'");
+    for (int i = 0; i < 100 && napi == 0; ++i) {
+      napi = find_kthread("napi/rx0-");
+      if (napi == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (napi == 0) {
+      std::fprintf(stderr, "xdp-bench: no threaded NAPI kthread for rx0\n");
+      std::exit(1);
+    }
+    pin(napi, napi_cpu);
+  } else {
+    must("sh -c 'echo 0 > /sys/class/net/rx0/threaded'");
+  }
+  auto rx_ticks = [&] { return napi ? task_ticks(napi) : softirq_ticks(tx_cpu); };
+
+  // The sender's socket lives in the tx namespace.
+  UniqueFd pkt;
+  int tx_ifindex = 0;
+  std::thread([&] {
+    if (::setns(tx_ns_fd, CLONE_NEWNET) != 0) return;
+    pkt.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+    tx_ifindex = static_cast<int>(if_nametoindex("tx0"));
+  }).join();
+  if (!pkt.valid() || tx_ifindex == 0) die("AF_PACKET socket on tx0");
+  const int one = 1;
+  ::setsockopt(pkt.get(), SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> sent{0};
+  std::thread sender([&] {
+    pin(0, tx_cpu);
+    sockaddr_ll to{};
+    to.sll_family = AF_PACKET;
+    to.sll_ifindex = tx_ifindex;
+    to.sll_halen = 6;
+    std::memcpy(to.sll_addr, f.data(), 6);
+    std::vector<iovec> iov(kBatch);
+    std::vector<mmsghdr> msgs(kBatch);
+    for (size_t i = 0; i < kBatch; ++i) {
+      iov[i] = {const_cast<uint8_t*>(f.data()), f.size()};
+      msgs[i].msg_hdr = {};
+      msgs[i].msg_hdr.msg_name = &to;
+      msgs[i].msg_hdr.msg_namelen = sizeof to;
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    uint64_t n = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      const int r = ::sendmmsg(pkt.get(), msgs.data(), kBatch, 0);
+      if (r > 0) n += static_cast<uint64_t>(r);
+      sent.store(n, std::memory_order_relaxed);
+    }
+  });
+
+  // Warm up, then measure.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  bpf_prog_info info0{}, info1{};
+  uint32_t len = sizeof info0;
+  if (bpf_obj_get_info_by_fd(prog, &info0, &len) != 0) die("bpf_obj_get_info_by_fd");
+  const uint64_t drops0 = smt_stat(p, SMT_XDP_DROP_BAD_TAG);
+  const uint64_t sent0 = sent.load();
+  const unsigned long long ticks0 = rx_ticks();
+  const auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  len = sizeof info1;
+  if (bpf_obj_get_info_by_fd(prog, &info1, &len) != 0) die("bpf_obj_get_info_by_fd");
+  const uint64_t drops1 = smt_stat(p, SMT_XDP_DROP_BAD_TAG);
+  const uint64_t sent1 = sent.load();
+  const unsigned long long ticks1 = rx_ticks();
+  const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+  stop = true;
+  sender.join();
+  if (bpf_xdp_detach(rx_ifindex, XDP_FLAGS_DRV_MODE, nullptr) != 0) die("detaching from rx0");
+
+  Live l;
+  const double runs = static_cast<double>(info1.run_cnt - info0.run_cnt);
+  l.rx_pps = runs / dt;
+  l.prog_ns = runs > 0 ? static_cast<double>(info1.run_time_ns - info0.run_time_ns) / runs : 0;
+  l.rx_cpu = 100.0 * static_cast<double>(ticks1 - ticks0) /
+             static_cast<double>(::sysconf(_SC_CLK_TCK)) / dt;
+  l.tx_pps = static_cast<double>(sent1 - sent0) / dt;
+  l.drop_pps = static_cast<double>(drops1 - drops0) / dt;
+  return l;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double seconds = 3;
+  uint32_t repeat = 1000000;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--seconds" && i + 1 < argc) {
+      seconds = std::atof(argv[++i]);
+    } else if (a == "--repeat" && i + 1 < argc) {
+      repeat = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
+    } else {
+      std::fprintf(stderr, "usage: xdp-bench [--seconds S] [--repeat N]\n");
+      return 2;
+    }
+  }
+  if (::geteuid() != 0) {
+    std::fprintf(stderr, "xdp-bench: must run as root\n");
+    return 1;
+  }
+  // Private network and mount namespaces: rx0 and this process's sysfs view
+  // (for rx0's `threaded` knob) go away with the process.
+  if (::unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) die("unshare");
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    die("mount --make-rprivate /");
+  if (::mount("sysfs", "/sys", "sysfs", 0, nullptr) != 0) die("mounting sysfs");
+  const std::string tx_ns = "xbench-tx-" + std::to_string(::getpid());
+  must("ip netns add " + tx_ns);
+  struct NsGuard {
+    std::string name;
+    ~NsGuard() { sh("ip netns del " + name); }
+  } guard{tx_ns};
+  must("ip link set lo up");
+  must("ip link add rx0 type veth peer name tx0 netns " + tx_ns);
+  must("ip addr add 10.77.0.2/24 dev rx0");
+  must("ip link set rx0 up");
+  must("ip -n " + tx_ns + " addr add 10.77.0.1/24 dev tx0");
+  must("ip -n " + tx_ns + " link set tx0 up");
+  UniqueFd tx_ns_fd(::open(("/run/netns/" + tx_ns).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!tx_ns_fd.valid()) die("opening the tx namespace");
+  const int rx_ifindex = static_cast<int>(if_nametoindex("rx0"));
+  uint8_t rx_mac[6];
+  if (rx_ifindex == 0 || !mac_of("rx0", rx_mac)) die("rx0");
+  const uint8_t tx_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+
+  libbpf_set_print(nullptr);
+  Programs progs;
+  load(&progs);
+  const std::vector<Kind> ks = kinds(rx_mac, tx_mac);
+
+  // 1. test-run.
+  std::printf("### bpf_prog_test_run_opts, repeat %u, median of 5 (ns per packet)\n\n", repeat);
+  std::printf("| frame | bytes | smt_xdp | verdict | pass-only | smt_xdp − pass-only |\n");
+  std::printf("|---|---|---|---|---|---|\n");
+  for (const Kind& k : ks) {
+    const uint64_t before = smt_stat(progs, k.smt_stat);
+    uint32_t rs = 0, rp = 0;
+    const double smt_ns = test_run(progs.smt_fd(), k.frame, repeat, rx_ifindex, &rs);
+    const double pass_ns = test_run(progs.pass_fd(), k.frame, repeat, rx_ifindex, &rp);
+    if (smt_stat(progs, k.smt_stat) - before != 5ull * repeat) {
+      std::fprintf(stderr, "xdp-bench: %s did not take smt_xdp's expected path\n", k.name);
+      return 1;
+    }
+    std::printf("| %s | %zu | %.1f | %s | %.1f | %.1f |\n", k.name, k.frame.size(), smt_ns,
+                verdict(rs), pass_ns, smt_ns - pass_ns);
+  }
+
+  // 2. live on the veth (run stats on only now: they cost every run time).
+  UniqueFd stats(bpf_enable_stats(BPF_STATS_RUN_TIME));
+  if (!stats.valid()) die("bpf_enable_stats");
+  const int ncpu = static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
+  const int tx_cpu = ncpu - 1;
+  for (const bool threaded : {true, false}) {
+    if (threaded) {
+      std::printf(
+          "\n### live on a veth, %.0f s each: sender on CPU %d, rx0's NAPI threaded on "
+          "CPU 0\n\n",
+          seconds, tx_cpu);
+    } else {
+      std::printf(
+          "\n### live on a veth, %.0f s each: sender and rx0's NAPI (softirq) both on "
+          "CPU %d\n\n",
+          seconds, tx_cpu);
+    }
+    std::printf(
+        "| frame | program | sent pps | received pps | program ns/frame | %s | receive "
+        "CPU ns/frame | drop_bad_tag pps |\n",
+        threaded ? "NAPI thread CPU %" : "softirq CPU %");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    for (const Kind& k : ks) {
+      for (int which = 0; which < 2; ++which) {
+        const int fd = which == 0 ? progs.smt_fd() : progs.pass_fd();
+        const Live l = live_run(progs, fd, k.frame, seconds, tx_ns_fd.get(), rx_ifindex, tx_cpu,
+                                threaded ? 0 : -1);
+        std::printf("| %s | %s | %.0f | %.0f | %.1f | %.0f | %.0f | %s |\n", k.name,
+                    which == 0 ? "smt_xdp" : "pass-only", l.tx_pps, l.rx_pps, l.prog_ns, l.rx_cpu,
+                    l.rx_pps > 0 ? l.rx_cpu / 100.0 * 1e9 / l.rx_pps : 0.0,
+                    which == 0 ? std::to_string(static_cast<long long>(l.drop_pps)).c_str() : "–");
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}
