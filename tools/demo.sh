@@ -149,8 +149,11 @@ wait "$tcpdump_pid" 2>/dev/null || true
 
 step "XDP on B (smtctl stats; zero counters left out)"
 in_ns "$ns_b" "$smtctl" --pin-root "$pins/b" stats | awk '$2 != "0"'
-step "the session, from smtd's log on B"
-grep -h "session serial" "$work/smtd-b.log" | sed 's/^smtd\[[0-9]*\]: /  /'
+step "the session and the datapath, from smtd's logs"
+for h in a b; do
+  grep -h "session serial\|datapath socket\|AF_XDP socket" "$work/smtd-$h.log" |
+    sed "s/^smtd\[[0-9]*\]: /  $h: /"
+done
 
 step "what W saw"
 cat "$work/a.keylog" "$work/b.keylog" >"$work/keys"

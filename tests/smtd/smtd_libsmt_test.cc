@@ -136,7 +136,7 @@ class LibsmtOverSmtdTest : public ::testing::Test {
   }
 
   /// A libsmt socket in host A's or B's namespace, connected to its smtd.
-  std::optional<Socket> socket(bool is_a, uint16_t port) {
+  std::optional<Socket> socket(bool is_a, uint16_t port, unsigned datapath = SMT_DATAPATH_AUTO) {
     std::optional<Socket> out;
     const std::string local = is_a ? ns_.addr_a : ns_.addr_b;
     const std::string path = sock_path(is_a);
@@ -146,6 +146,7 @@ class LibsmtOverSmtdTest : public ::testing::Test {
       o.local_v4 = local.c_str();
       o.smtd_socket = path.c_str();
       o.open_timeout_ms = 15000;
+      o.datapath = datapath;
       auto s = Socket::raw(o);
       EXPECT_TRUE(s.ok()) << s.error().message;
       if (!s.ok()) return;
@@ -210,6 +211,9 @@ class LibsmtOverSmtdTest : public ::testing::Test {
     uint32_t inner_id = 0;
     return tables && bpf_map_lookup_elem(tables.get(), &owner, &inner_id) == 0;
   }
+
+  /// Issue 5's namespace test, on the raw-socket path or on AF_XDP (body below).
+  void xdp_on_both_hosts(unsigned datapath);
 
   /// Runs smtctl in host A's or B's namespace on its pin root; its exit code.
   int smtctl(bool is_a, const std::string& args, std::string* out = nullptr) {
@@ -434,7 +438,6 @@ TEST_F(LibsmtOverSmtdTest, ForkedChildDoesNotKeepTheParentsSessionsOpen) {
   ::waitpid(child, &st, 0);
 }
 
-
 // docs/xdp.md "The owner table": smtd gives each libsmt connection a table in
 // grant_tables and each session a slot; the engine keeps its window base
 // there for XDP, on the new table too after smtd restarts.
@@ -483,13 +486,12 @@ TEST_F(LibsmtOverSmtdTest, EachSessionPublishesItsWindowBaseInItsOwnersTableAcro
   EXPECT_TRUE(eventually([&] { return !has_owner_table(true, client_owner); }, 5000));
 }
 
-
 // Issue 5: XDP attached with smtctl on both hosts while libsmt sessions run
 // through smtd. Every SMT packet one host's link sent is counted exactly once
-// by the other's XDP (passed to the stack: raw-socket sessions), GRANTs meet
-// their armed slots, nothing is dropped, and detaching leaves smtd's maps and
-// sessions alone.
-TEST_F(LibsmtOverSmtdTest, XdpPassesEveryPacketOfLiveSessionsAndDetachLeavesSmtdsMaps) {
+// by the other's XDP (passed to the stack for raw sockets, redirected for
+// AF_XDP), GRANTs meet their armed slots, nothing is dropped, and detaching
+// leaves smtd's maps and sessions alone.
+void LibsmtOverSmtdTest::xdp_on_both_hosts(unsigned datapath) {
   start(true);
   start(false);
   // One counter of `smtctl stats --json` (a single interface per host).
@@ -504,10 +506,10 @@ TEST_F(LibsmtOverSmtdTest, XdpPassesEveryPacketOfLiveSessionsAndDetachLeavesSmtd
   ASSERT_EQ(smtctl(true, "attach " + ns_.dev_a, &out), 0) << out;
   ASSERT_EQ(smtctl(false, "attach " + ns_.dev_b, &out), 0) << out;
 
-  auto srv = socket(false, kServerPort);
+  auto srv = socket(false, kServerPort, datapath);
   ASSERT_TRUE(srv.has_value());
   EchoServer echo(*srv);
-  auto cli = socket(true, 40000);
+  auto cli = socket(true, 40000, datapath);
   ASSERT_TRUE(cli.has_value());
   // Small RPCs, and large ones in both directions: their GRANTs find armed slots.
   for (int i = 0; i < 50; ++i) ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();
@@ -519,16 +521,20 @@ TEST_F(LibsmtOverSmtdTest, XdpPassesEveryPacketOfLiveSessionsAndDetachLeavesSmtd
               static_cast<unsigned long long>(a_sent), static_cast<unsigned long long>(b_sent),
               static_cast<long long>(counter(true, "grant_grew")),
               static_cast<long long>(counter(false, "grant_grew")));
-  EXPECT_EQ(counter(false, "pass_stack"), static_cast<int64_t>(a_sent))
+  // Raw sockets: XDP passes every packet to the stack. AF_XDP: it redirects
+  // every one to the owner's socket and the stack sees none.
+  const bool xsk = datapath == SMT_DATAPATH_AUTO;
+  EXPECT_EQ(counter(false, xsk ? "redirect_xsk" : "pass_stack"), static_cast<int64_t>(a_sent))
       << "B's XDP must see every SMT packet A sent";
-  EXPECT_EQ(counter(true, "pass_stack"), static_cast<int64_t>(b_sent));
+  EXPECT_EQ(counter(true, xsk ? "redirect_xsk" : "pass_stack"), static_cast<int64_t>(b_sent));
+  EXPECT_EQ(counter(true, xsk ? "pass_stack" : "redirect_xsk"), 0);
+  EXPECT_EQ(counter(false, xsk ? "pass_stack" : "redirect_xsk"), 0);
   for (bool host : {true, false}) {
     EXPECT_GT(counter(host, "pass_not_smt"), 0) << "smtd's TCP control channel passes untouched";
     EXPECT_GT(counter(host, "grant_grew"), 0) << "no GRANT met its armed slot";
     for (const char* d : {"drop_fragment", "drop_bad_ip", "drop_truncated", "drop_bad_version",
                           "drop_bad_type", "drop_bad_header", "drop_unknown_session",
-                          "drop_bad_tag", "drop_old_request", "drop_wrong_queue", "drop_no_xsk",
-                          "redirect_xsk"}) {
+                          "drop_bad_tag", "drop_old_request", "drop_wrong_queue", "drop_no_xsk"}) {
       EXPECT_EQ(counter(host, d), 0) << (host ? "A " : "B ") << d;
     }
   }
@@ -546,28 +552,38 @@ TEST_F(LibsmtOverSmtdTest, XdpPassesEveryPacketOfLiveSessionsAndDetachLeavesSmtd
   EXPECT_NE(out.find("\"local_port\":5000"), std::string::npos) << out;
   EXPECT_NE(out.find("\"mac_failures\":0"), std::string::npos) << out;
   EXPECT_NE(out.find("\"tx_epoch\":0,\"rx_epoch\":0"), std::string::npos) << out;
-  EXPECT_NE(out.find("\"auth_failures\":0,\"replays\":0,\"drops\":{}"), std::string::npos)
-      << out;
+  EXPECT_NE(out.find("\"auth_failures\":0,\"replays\":0,\"drops\":{}"), std::string::npos) << out;
   std::smatch sigma;
   ASSERT_TRUE(std::regex_search(out, sigma, std::regex("\"sigma\":([0-9]+)"))) << out;
   EXPECT_GT(std::stoull(sigma[1].str()), 55u) << "the server sealed a record per reply at least";
 
-  // Detach: nothing attached, smtd's maps and the session still there, and
-  // the raw-socket path carries on without XDP.
+  // Detach: nothing attached, smtd's maps and the session still there. The
+  // raw-socket path carries on without XDP; AF_XDP traffic stops (nothing
+  // redirects it any more), which is how a test notices it was not AF_XDP.
   ASSERT_EQ(smtctl(true, "detach " + ns_.dev_a, &out), 0) << out;
   ASSERT_EQ(smtctl(false, "detach " + ns_.dev_b, &out), 0) << out;
   ASSERT_EQ(smtctl(false, "status --json", &out), 0) << out;
   EXPECT_NE(out.find("\"interfaces\":[]"), std::string::npos) << out;
-  EXPECT_EQ(sh("nsenter --net=/run/netns/" + ns_.b + " ip link show " + ns_.dev_b +
-                   " | grep -q xdp"),
-            1)
+  EXPECT_EQ(
+      sh("nsenter --net=/run/netns/" + ns_.b + " ip link show " + ns_.dev_b + " | grep -q xdp"), 1)
       << "a program is still attached";
   smt_session_value v;
   EXPECT_TRUE(map_entry(false, kServerPort, 40000, &v));
   EXPECT_TRUE(has_owner_table(false, v.owner_id));
-  EXPECT_EQ(rpc(*cli, 64), 0);
+  if (xsk) {
+    EXPECT_EQ(rpc(*cli, 64, 500), ETIMEDOUT);
+  } else {
+    EXPECT_EQ(rpc(*cli, 64), 0);
+  }
 }
 
+TEST_F(LibsmtOverSmtdTest, XdpPassesEveryPacketOfRawSocketSessionsAndDetachLeavesSmtdsMaps) {
+  xdp_on_both_hosts(SMT_DATAPATH_RAW);
+}
+
+TEST_F(LibsmtOverSmtdTest, XdpRedirectsEveryPacketToAfXdpSessionsAndDetachStopsThem) {
+  xdp_on_both_hosts(SMT_DATAPATH_AUTO);
+}
 
 // CONTRACT §5: smtd closes a session once XDP has counted 2^32 tag failures
 // for it, on both hosts, and forgets the count with the session. (The count

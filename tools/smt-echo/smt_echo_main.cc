@@ -197,9 +197,18 @@ int run_client(Socket& sock, const PeerAddr& server, const ClientOptions& o) {
   return failed == 0 && mismatched == 0 ? 0 : 1;
 }
 
+// --datapath and --xdp-queue (server and client).
+struct DatapathChoice {
+  std::string kind = "auto";
+  uint32_t xdp_queue = 0;
+};
+DatapathChoice g_datapath;
+
 Result<Socket> raw_socket(const std::string& v4, const std::string& v6, const PeerAddr* peer,
                           const std::string& smtd) {
   smt_socket_opts o{};
+  o.datapath = g_datapath.kind == "raw" ? SMT_DATAPATH_RAW : SMT_DATAPATH_AUTO;
+  o.xdp_queue = g_datapath.xdp_queue;
   o.smtd_socket = smtd.c_str();  // "": test-secret sessions, no smtd
   if (!v4.empty()) o.local_v4 = v4.c_str();
   if (!v6.empty()) o.local_v6 = v6.c_str();
@@ -375,6 +384,12 @@ int main(int argc, char** argv) {
     c->add_option("--raw-v4", raw_v4, "local IPv4 address to bind");
     c->add_option("--raw-v6", raw_v6, "local IPv6 address to bind");
     c->add_option("--serial", serial, "session serial (both ends; new per run)");
+    c->add_option("--datapath", g_datapath.kind,
+                  "with --smtd: auto (AF_XDP when smtd offers it) or raw")
+        ->check(CLI::IsMember({"auto", "raw"}))
+        ->capture_default_str();
+    c->add_option("--xdp-queue", g_datapath.xdp_queue, "AF_XDP receive queue")
+        ->capture_default_str();
   }
   auto* self = app.add_subcommand("selftest", "client and server in one process, memory wire");
   for (auto* c : {client, self}) {

@@ -125,7 +125,15 @@ struct smt_socket_opts {
   const char* smtd_socket;
   /// Bound on an implicit session open through smtd, ms; 0: 25000.
   uint32_t open_timeout_ms;
+  /// With smtd: SMT_DATAPATH_AUTO (0) takes AF_XDP when smtd offers it (a
+  /// trusted uid, XDP attached), else smtd's raw socket with one log line
+  /// saying why; SMT_DATAPATH_RAW always the raw socket.
+  unsigned datapath;
+  /// AF_XDP: the receive queue to bind (the sessions' owner queue); 0 by default.
+  uint32_t xdp_queue;
 };
+#define SMT_DATAPATH_AUTO 0u
+#define SMT_DATAPATH_RAW 1u
 
 /// Creates a socket over a raw IP socket link (the portable datapath) in the
 /// calling thread's network namespace, on CLOCK_MONOTONIC, with the engine's

@@ -92,10 +92,12 @@ Result<std::unique_ptr<SmtdSessions>> SmtdSessions::connect(const std::string& p
 
 Result<std::unique_ptr<SmtdSessions>> SmtdSessions::attach(
     smtd::SmtdClient client, const std::string& path, int open_timeout_ms, Engine& engine,
-    std::map<SessionId, PeerAddr>& peers, const Clock& clock, std::vector<int> datapath_fds) {
+    std::map<SessionId, PeerAddr>& peers, const Clock& clock, std::vector<int> datapath_fds,
+    uint32_t datapath_queue) {
   std::unique_ptr<SmtdSessions> s(new SmtdSessions(path, open_timeout_ms, engine, peers, clock));
   s->set_client(std::move(client));
   s->datapath_fds_ = std::move(datapath_fds);
+  s->datapath_queue_ = datapath_queue;
   s->take_owner_table();
   return s;
 }
@@ -286,7 +288,7 @@ Status SmtdSessions::reconnect() {
   // Our sockets' filter must follow the new connection's owner id before the
   // leases do (ADOPT, LEASE): smtd keeps the old id valid for them meanwhile.
   if (!datapath_fds_.empty()) {
-    Status st = client_->present_datapath(datapath_fds_);
+    Status st = client_->present_datapath(datapath_fds_, datapath_queue_);
     if (!st.ok() && connection_lost(st.error().code)) {
       disconnected();
       return st.error();

@@ -54,7 +54,8 @@ class SmtdSessions {
                                                       int open_timeout_ms, Engine& engine,
                                                       std::map<SessionId, PeerAddr>& peers,
                                                       const Clock& clock,
-                                                      std::vector<int> datapath_fds);
+                                                      std::vector<int> datapath_fds,
+                                                      uint32_t datapath_queue = 0);
 
   /// LEASE: `port`, or an ephemeral one for 0. Remembered for re-leasing.
   Result<uint16_t> lease(uint16_t port);
@@ -125,6 +126,7 @@ class SmtdSessions {
   std::map<SessionId, Held> held_;
   std::vector<smtd_app_session_stats> report_;  // reused by report()
   std::vector<int> datapath_fds_;  // the link's sockets smtd made (borrowed)
+  uint32_t datapath_queue_ = 0;    // the AF_XDP socket's queue, if one is among them
   uint64_t retry_at_ns_ = 0;
   uint64_t report_at_ns_ = 0;
   SmtdCounters counters_;

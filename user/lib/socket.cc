@@ -9,10 +9,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -23,13 +23,14 @@
 #include <thread>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "lib/peer_addr.h"
 #include "lib/smt.h"
 #include "lib/smt_socket_link.h"
 #include "lib/smt_test_session.h"
 #include "lib/smtd_sessions.h"
 #include "link/raw_link.h"
-#include "common/unique_fd.h"
+#include "link/xsk_link.h"
 #include "transport/engine.h"
 
 using smt::UniqueFd;
@@ -104,7 +105,8 @@ struct smt_sock {
   pid_t pid = 0;
   smt::link::Link* link = nullptr;
   const smt::Clock* clock = nullptr;
-  std::unique_ptr<smt::link::Link> owned_link;  // destroyed after the engine
+  std::unique_ptr<smt::link::Link> owned_fallback;  // AF_XDP's raw fallback: outlives owned_link
+  std::unique_ptr<smt::link::Link> owned_link;      // destroyed after the engine
 
   std::mutex mu;
   std::unique_ptr<smt::Engine> engine;
@@ -315,12 +317,13 @@ constexpr int kDefaultOpenTimeoutMs = 25'000;
 // `client`: a connection to smtd the caller already made (it asked for the
 // datapath on it; `datapath_fds` are the sockets smtd handed out there).
 smt_sock* make_socket(smt::link::Link* link, const smt::Clock* clock,
-                      const smt::lib::SocketConfig& config,
-                      std::unique_ptr<smt::link::Link> owned,
+                      const smt::lib::SocketConfig& config, std::unique_ptr<smt::link::Link> owned,
                       std::optional<smt::smtd::SmtdClient> client = std::nullopt,
-                      std::vector<int> datapath_fds = {}) {
+                      std::vector<int> datapath_fds = {}, uint32_t datapath_queue = 0,
+                      std::unique_ptr<smt::link::Link> fallback = nullptr) {
   auto s = std::make_unique<smt_sock>();
   s->pid = getpid();
+  s->owned_fallback = std::move(fallback);
   s->owned_link = std::move(owned);
   s->link = link;
   s->clock = clock;
@@ -329,7 +332,7 @@ smt_sock* make_socket(smt::link::Link* link, const smt::Clock* clock,
     const int timeout = config.open_timeout_ms > 0 ? config.open_timeout_ms : kDefaultOpenTimeoutMs;
     auto c = client ? smt::lib::SmtdSessions::attach(std::move(*client), config.smtd_socket,
                                                      timeout, *s->engine, s->peers, *clock,
-                                                     std::move(datapath_fds))
+                                                     std::move(datapath_fds), datapath_queue)
                     : smt::lib::SmtdSessions::connect(config.smtd_socket, timeout, *s->engine,
                                                       s->peers, *clock);
     if (!c.ok()) {
@@ -360,22 +363,32 @@ smt_sock* smt_socket_from_link(smt::link::Link* link, const smt::Clock* clock,
 
 namespace {
 
-// The link over the sockets smtd hands this connection (DATAPATH). Today
-// that is always raw sockets; when smtd hands trusted uids AF_XDP, this is
-// where libsmt builds the AF_XDP link instead, and where it prints its one
-// line (once per process) when it falls back to smtd's raw socket.
-smt::Result<std::unique_ptr<smt::link::RawLink>> smtd_datapath_link(
-    smt::smtd::SmtdClient& client, smt::link::RawLinkConfig rc, unsigned families,
-    std::vector<int>* fds) {
-  static_assert(SMT_FAMILY_V4 == SMTD_DATAPATH_FAMILY_V4 && SMT_FAMILY_V6 == SMTD_DATAPATH_FAMILY_V6);
-  auto grant = client.datapath(families);
+// The links over the sockets smtd hands this connection (DATAPATH): AF_XDP
+// with smtd's raw socket as the fallback for peers whose next hop is not
+// resolved yet, or the raw socket alone, with one line per process saying
+// why AF_XDP was not offered.
+struct SmtdDatapath {
+  std::unique_ptr<smt::link::Link> link;      // the engine's
+  std::unique_ptr<smt::link::Link> fallback;  // AF_XDP's raw fallback; outlives `link`
+  std::vector<int> fds;                       // presented again after an smtd restart
+  uint32_t queue = 0;
+};
+
+smt::Result<SmtdDatapath> smtd_datapath_link(smt::smtd::SmtdClient& client,
+                                             smt::link::RawLinkConfig rc, unsigned families,
+                                             const smt_socket_opts& opts) {
+  static_assert(SMT_FAMILY_V4 == SMTD_DATAPATH_FAMILY_V4 &&
+                SMT_FAMILY_V6 == SMTD_DATAPATH_FAMILY_V6);
+  const bool raw_only = opts.datapath == SMT_DATAPATH_RAW;
+  auto grant = client.datapath(families, opts.xdp_queue, raw_only);
   if (!grant.ok()) return grant.error();
   const smt::link::Addr local = grant->local_addr;
   const bool v4 = smt::link::is_v4_mapped(local);
   const std::optional<smt::link::Addr>& asked = v4 ? rc.local_v4 : rc.local_v6;
   if (asked && *asked != local) {
-    return smt::make_error(EINVAL, "smt_socket_raw: the local address asked for is not smtd's "
-                                   "address, which its sockets are bound to");
+    return smt::make_error(EINVAL,
+                           "smt_socket_raw: the local address asked for is not smtd's "
+                           "address, which its sockets are bound to");
   }
   if (grant->protocol != rc.protocol) {
     return smt::make_error(EINVAL, "smt_socket_raw: smtd's SMT protocol is " +
@@ -385,9 +398,43 @@ smt::Result<std::unique_ptr<smt::link::RawLink>> smtd_datapath_link(
   rc.local_v4.reset();
   rc.local_v6.reset();
   (v4 ? rc.local_v4 : rc.local_v6) = local;
-  if (grant->raw_v4.valid()) fds->push_back(grant->raw_v4.get());
-  if (grant->raw_v6.valid()) fds->push_back(grant->raw_v6.get());
-  return smt::link::RawLink::adopt(rc, std::move(grant->raw_v4), std::move(grant->raw_v6));
+  SmtdDatapath out;
+  if (grant->xsk.valid()) out.fds.push_back(grant->xsk.get());
+  if (grant->raw_v4.valid()) out.fds.push_back(grant->raw_v4.get());
+  if (grant->raw_v6.valid()) out.fds.push_back(grant->raw_v6.get());
+  auto raw = smt::link::RawLink::adopt(rc, std::move(grant->raw_v4), std::move(grant->raw_v6));
+  if (!raw.ok()) return raw.error();
+  if (grant->kind != SMTD_DATAPATH_AF_XDP) {
+    if (!raw_only && !grant->note.empty()) {
+      static std::once_flag said;
+      std::call_once(said, [&] {
+        std::fprintf(stderr, "smt: AF_XDP unavailable (%s); using smtd's raw socket\n",
+                     grant->note.c_str());
+      });
+    }
+    out.link = std::move(*raw);
+    return out;
+  }
+  smt::link::XskLinkConfig xc;
+  const smtd_datapath_xsk& x = grant->xsk_info;
+  xc.xsk.socket = std::move(grant->xsk);
+  xc.xsk.umem = std::move(grant->xsk_umem);
+  xc.xsk.geometry = smt::link::XskGeometry{x.frame_size,      x.frame_count, x.fill_size,
+                                           x.completion_size, x.rx_size,     x.tx_size};
+  xc.xsk.ifindex = static_cast<int>(x.ifindex);
+  xc.xsk.queue = x.queue;
+  xc.xsk.zerocopy = grant->xsk_zerocopy;
+  xc.protocol = rc.protocol;
+  xc.local_v4 = rc.local_v4;
+  xc.local_v6 = rc.local_v6;
+  xc.mtu = rc.mtu;
+  xc.fallback = raw->get();
+  auto xsk = smt::link::XskLink::open(std::move(xc));
+  if (!xsk.ok()) return xsk.error();
+  out.fallback = std::move(*raw);
+  out.link = std::move(*xsk);
+  out.queue = x.queue;
+  return out;
 }
 
 }  // namespace
@@ -447,27 +494,27 @@ smt_sock* smt_socket_raw(const struct smt_socket_opts* opts) {
     fail(client.error());
     return nullptr;
   }
-  std::vector<int> datapath_fds;
-  auto link = smtd_datapath_link(*client, rc, fam, &datapath_fds);
-  if (!link.ok()) {
+  auto dp = smtd_datapath_link(*client, rc, fam, *opts);
+  if (!dp.ok()) {
     // An smtd that hands out no sockets (older, or its BPF guards failed to
     // load): a process that may open raw sockets itself still works.
     auto own = smt::link::RawLink::open(rc);
     if (!own.ok()) {
-      fail(link.error());
+      fail(dp.error());
       return nullptr;
     }
     static std::once_flag said;
     std::call_once(said, [&] {
-      std::fprintf(stderr, "smt: smtd gave no datapath socket (%s); using this process's own raw "
-                   "sockets\n", link.error().message.c_str());
+      std::fprintf(stderr,
+                   "smt: smtd gave no datapath socket (%s); using this process's own raw "
+                   "sockets\n",
+                   dp.error().message.c_str());
     });
-    link = std::move(own);
-    datapath_fds.clear();
+    dp = SmtdDatapath{std::move(*own), nullptr, {}, 0};
   }
-  smt::link::Link* raw = link->get();
-  return make_socket(raw, &smt::MonotonicClock::instance(), config, std::move(*link),
-                     std::move(*client), std::move(datapath_fds));
+  smt::link::Link* link = dp->link.get();
+  return make_socket(link, &smt::MonotonicClock::instance(), config, std::move(dp->link),
+                     std::move(*client), std::move(dp->fds), dp->queue, std::move(dp->fallback));
 }
 
 int smt_bind(smt_sock* sock, uint16_t port) {

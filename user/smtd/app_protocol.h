@@ -140,6 +140,7 @@ struct smtd_app_table {
  * the sockets attached as SCM_RIGHTS) so that their filter follows its new
  * connection; the reply then carries no fds. */
 #define SMTD_DATAPATH_F_PRESENT 0x0001
+#define SMTD_DATAPATH_F_RAW_ONLY 0x0002 /* do not offer AF_XDP: raw sockets only */
 #define SMTD_DATAPATH_FAMILY_V4 0x0001
 #define SMTD_DATAPATH_FAMILY_V6 0x0002
 #define SMTD_DATAPATH_MAX_FDS 4
@@ -152,7 +153,21 @@ struct smtd_app_datapath_req {
 };
 enum smtd_datapath_kind {
   SMTD_DATAPATH_RAW = 1,    /* raw IP sockets, one per family in `families` order v4, v6 */
-  SMTD_DATAPATH_AF_XDP = 2, /* reserved for the AF_XDP socket + UMEM (issue 6 item 1) */
+  SMTD_DATAPATH_AF_XDP = 2, /* an AF_XDP socket and its UMEM memfd, then the raw sockets */
+};
+/* AF_XDP details: the socket is bound to (ifindex, queue) and already in that
+ * interface's xsks_map; the application maps the UMEM memfd and the four
+ * rings (XDP_MMAP_OFFSETS) with these sizes (user/link/xsk_socket.h). */
+#define SMTD_XSK_F_ZEROCOPY 0x01
+struct smtd_datapath_xsk {
+  uint32_t frame_size;      /*  0 bytes per UMEM frame */
+  uint32_t frame_count;     /*  4 frames in the UMEM */
+  uint32_t fill_size;       /*  8 ring entries */
+  uint32_t completion_size; /* 12 */
+  uint32_t rx_size;         /* 16 */
+  uint32_t tx_size;         /* 20 */
+  uint32_t ifindex;         /* 24 the interface the socket is bound to */
+  uint32_t queue;           /* 28 its queue: the sessions' owner queue */
 };
 struct smtd_app_datapath {
   struct smtd_app_hdr hdr;
@@ -160,9 +175,12 @@ struct smtd_app_datapath {
   uint32_t fd_count;      /* 20 fds attached (0 answering F_PRESENT) */
   uint32_t families;      /* 24 SMTD_DATAPATH_FAMILY_* of the raw sockets, fds in v4, v6 order */
   uint8_t protocol;       /* 28 SMT's IP protocol number */
-  uint8_t reserved0[3];   /* 29 0 */
+  uint8_t xsk_flags;      /* 29 AF_XDP: SMTD_XSK_F_* */
+  uint8_t reserved0[2];   /* 30 0 */
   uint8_t local_addr[16]; /* 32 smtd's SMT address (IPv4-mapped for IPv4), the sockets' bind */
-  uint64_t kind_data[4];  /* 48 per-kind details; zero for RAW */
+  struct smtd_datapath_xsk xsk; /* 48 AF_XDP only; zero for RAW */
+  char note[128];         /* 80 RAW to a caller that did not ask F_RAW_ONLY: why not AF_XDP
+                           *    (NUL-terminated, for the application's one log line) */
 };
 
 /* CLOSE, CLOSED, PEER_CLOSED: a session named by its local port and peer. */
@@ -262,7 +280,8 @@ static_assert(sizeof(smtd_app_stats) == 24, "smtd_app_stats size");
 static_assert(24 + SMTD_APP_STATS_MAX_ENTRIES * 328 <= SMTD_APP_MAX_MSG, "STATS fits");
 static_assert(sizeof(smtd_app_close) == 48, "smtd_app_close size");
 static_assert(sizeof(smtd_app_datapath_req) == 32, "smtd_app_datapath_req size");
-static_assert(sizeof(smtd_app_datapath) == 80, "smtd_app_datapath size");
+static_assert(sizeof(smtd_datapath_xsk) == 32, "smtd_datapath_xsk size");
+static_assert(sizeof(smtd_app_datapath) == 208, "smtd_app_datapath size");
 static_assert(sizeof(smtd_app_adopt) == 32, "smtd_app_adopt size");
 static_assert(sizeof(smtd_app_list) == 24, "smtd_app_list size");
 static_assert(sizeof(smtd_app_list_chunk) == 24, "smtd_app_list_chunk size");

@@ -507,6 +507,12 @@ Status Daemon::install_session(Session& s, const SessionSecrets& secrets) {
   v.version = SMT_VERSION;
   v.initiator = s.initiator ? 1 : 0;
   v.flags = 0;
+  // An owner on AF_XDP receives there: XDP redirects the session's packets
+  // to its socket, and only from its queue (CONTRACT §7).
+  if (const App* app = find_app(s.owner); app != nullptr && app->xsk) {
+    v.flags |= SMT_SESSION_F_AF_XDP;
+    v.owner_queue = app->xsk_queue;
+  }
   smtd_holder_record h;
   std::memset(&h, 0, sizeof h);
   std::memcpy(h.token_digest, s.token_digest.data(), 32);

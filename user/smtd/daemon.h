@@ -23,6 +23,7 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "link/xsk_socket.h"
 #include "loader/datapath_progs.h"
 #include "smtd/app_protocol.h"
 #include "smtd/config.h"
@@ -108,6 +109,13 @@ class Daemon {
     std::vector<UniqueFd> datapath;  // raw sockets handed out (DATAPATH), in v4, v6 order
     std::vector<uint64_t> datapath_cookies;  // their raw_owners_hash keys
     uint32_t datapath_families = 0;          // SMTD_DATAPATH_FAMILY_* of `datapath`
+    // AF_XDP (trusted uids, XDP attached): the socket and UMEM handed out, or
+    // presented again after a restart (then without the UMEM).
+    UniqueFd xsk, xsk_umem;
+    link::XskGeometry xsk_geometry;
+    int xsk_ifindex = 0;
+    uint32_t xsk_queue = 0;
+    bool xsk_zerocopy = false;
   };
 
   explicit Daemon(DaemonOptions opts) : opts_(std::move(opts)) {}
@@ -177,6 +185,9 @@ class Daemon {
   /// previous smtd's applications had adopt_grace to present their sockets.
   void sweep_raw_owners();
   void release_datapath(App& app);
+  /// An AF_XDP socket for `app` on `queue` of the interface carrying smtd's
+  /// address, in that interface's xsks_map; "" on success, else why not.
+  std::string make_xsk(App* app, uint32_t queue);
   void app_datapath(App* app, const smtd_app_datapath_req& req, std::vector<UniqueFd> fds);
   /// send_app with several fds attached.
   bool send_app_fds(uint32_t app_id, const void* msg, size_t len, const std::vector<int>& fds);

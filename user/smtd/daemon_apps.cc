@@ -479,7 +479,7 @@ void Daemon::app_open(App* app, const smtd_app_open& req) {
   s.owner_uid = app->uid;
   s.owner_pid = app->pid;
   s.request_id = rid;
-  s.rx_queue = req.rx_queue;
+  s.rx_queue = app->xsk ? app->xsk_queue : req.rx_queue;
   s.deadline = Clock::now() + std::chrono::seconds(cfg_.open_timeout_s);
   s.reply = std::move(*slot);
   auto* r = reinterpret_cast<smtd_app_session*>(s.reply.data());
@@ -562,6 +562,8 @@ void Daemon::app_adopt(App* app, const smtd_app_adopt& req) {
   s->slot = take_slot(app->id);
   v->owner_id = app->id;
   v->session_slot = s->slot;
+  v->flags = app->xsk ? (v->flags | SMT_SESSION_F_AF_XDP) : (v->flags & ~SMT_SESSION_F_AF_XDP);
+  if (app->xsk) v->owner_queue = app->xsk_queue;
   Status st = maps_->put_session(k, *v);
   OPENSSL_cleanse(&*v, sizeof *v);
   if (st) st = maps_->put_lease(s->name.local_port, lv);

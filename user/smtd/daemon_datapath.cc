@@ -3,10 +3,15 @@
 // binds to its address and filters by port lease, so an application needs no
 // CAP_NET_RAW; and the cgroup setsockopt guard that keeps untrusted holders
 // from switching them to IP_HDRINCL.
+#include <bpf/bpf.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "smtd/daemon.h"
@@ -25,6 +30,32 @@ int sock_int(int fd, int opt) {
   int v = -1;
   socklen_t len = sizeof v;
   return ::getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 ? v : -1;
+}
+
+// The interface holding `a` in this network namespace; 0 if none.
+int interface_of(const Addr16& a) {
+  struct ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return 0;
+  int found = 0;
+  for (struct ifaddrs* i = list; i != nullptr && found == 0; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    Addr16 mine{};
+    if (i->ifa_addr->sa_family == AF_INET) {
+      mine[10] = mine[11] = 0xff;
+      std::memcpy(&mine[12], &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      std::memcpy(mine.data(), &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    if (mine == a) found = static_cast<int>(::if_nametoindex(i->ifa_name));
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
+std::string xsks_map_pin(const std::string& root, int ifindex) {
+  return root + "/if-" + std::to_string(ifindex) + "/" SMT_MAP_XSKS;
 }
 
 }  // namespace
@@ -99,7 +130,56 @@ void Daemon::sweep_raw_owners() {
   }
 }
 
+std::string Daemon::make_xsk(App* app, uint32_t queue) {
+  const int ifindex = interface_of(cfg_.address);
+  if (ifindex == 0) return "no interface here has smtd's address " + format_addr(cfg_.address);
+  char name[IF_NAMESIZE] = "?";
+  ::if_indextoname(static_cast<unsigned>(ifindex), name);
+  const std::string pin = xsks_map_pin(maps_->pin_root(), ifindex);
+  UniqueFd map(bpf_obj_get(pin.c_str()));
+  if (!map) {
+    return std::string("no XDP program is attached to ") + name + " under " + maps_->pin_root() +
+           " (smtctl attach " + name + ")";
+  }
+  for (const auto& [id, a] : apps_) {
+    if (a.xsk && a.xsk_ifindex == ifindex && a.xsk_queue == queue) {
+      return "queue " + std::to_string(queue) + " of " + name + " is another application's";
+    }
+  }
+  link::XskSocketConfig c;
+  c.ifindex = ifindex;
+  c.queue = queue;
+  c.mode = link::XskBindMode::kAuto;
+  c.xsks_map_fd = map.get();
+  auto x = link::create_xsk_socket(c);
+  if (!x) return x.error().message;
+  app->xsk = std::move(x->socket);
+  app->xsk_umem = std::move(x->umem);
+  app->xsk_geometry = x->geometry;
+  app->xsk_ifindex = ifindex;
+  app->xsk_queue = queue;
+  app->xsk_zerocopy = x->zerocopy;
+  log_info("handed uid " + std::to_string(app->uid) + " pid " + std::to_string(app->pid) +
+           " an AF_XDP socket on " + name + " queue " + std::to_string(queue) + " (" +
+           link::xsk_mode_name(x->zerocopy) + " mode, owner id " + std::to_string(app->id) + ")");
+  return "";
+}
+
 void Daemon::release_datapath(App& app) {
+  if (app.xsk) {
+    // The map holds the socket alive: take it out, unless another socket
+    // took the queue meanwhile (a re-presenting holder after a restart).
+    UniqueFd map(bpf_obj_get(xsks_map_pin(maps_->pin_root(), app.xsk_ifindex).c_str()));
+    uint32_t key = app.xsk_queue;
+    bool other = false;
+    for (const auto& [id, a] : apps_) {
+      other = other || (&a != &app && a.xsk && a.xsk_ifindex == app.xsk_ifindex &&
+                        a.xsk_queue == app.xsk_queue);
+    }
+    if (map && !other) (void)bpf_map_delete_elem(map.get(), &key);
+    app.xsk.reset();
+    app.xsk_umem.reset();
+  }
   if (raw_filter_) {
     for (uint64_t c : app.datapath_cookies) {
       if (Status st = raw_filter_->delete_owner(c); !st) log_error(st.error().message);
@@ -143,7 +223,8 @@ void Daemon::app_datapath(App* app, const smtd_app_datapath_req& req, std::vecto
   const uint32_t rid = req.hdr.request_id;
   const std::string who = "uid " + std::to_string(app->uid) + " pid " + std::to_string(app->pid);
   const bool present = (req.flags & SMTD_DATAPATH_F_PRESENT) != 0;
-  if ((req.flags & ~uint32_t{SMTD_DATAPATH_F_PRESENT}) != 0 || req.reserved != 0 ||
+  if ((req.flags & ~uint32_t{SMTD_DATAPATH_F_PRESENT | SMTD_DATAPATH_F_RAW_ONLY}) != 0 ||
+      req.reserved != 0 ||
       (req.families & ~uint32_t{SMTD_DATAPATH_FAMILY_V4 | SMTD_DATAPATH_FAMILY_V6}) != 0) {
     log_warning("malformed DATAPATH from " + who);
     return send_app_error(app->id, rid, EBADMSG,
@@ -184,6 +265,38 @@ void Daemon::app_datapath(App* app, const smtd_app_datapath_req& req, std::vecto
     // them; their filter then follows this connection's leases.
     if (!app->datapath.empty()) {
       return send_app_error(app->id, rid, EBUSY, "this connection has its datapath sockets");
+    }
+    // An AF_XDP socket among them (a trusted holder): it goes back into the
+    // xsks_map under the queue the holder names, and its sessions stay AF_XDP.
+    UniqueFd xsk;
+    for (auto it = fds.begin(); it != fds.end();) {
+      if (sock_int(it->get(), SO_DOMAIN) != AF_XDP) {
+        ++it;
+        continue;
+      }
+      if (!trusted || xsk) {
+        return send_app_error(app->id, rid, EPERM,
+                              "DATAPATH: an AF_XDP socket presented by an untrusted uid, or two");
+      }
+      xsk = std::move(*it);
+      it = fds.erase(it);
+    }
+    if (xsk) {
+      const int ifindex = interface_of(cfg_.address);
+      UniqueFd map(bpf_obj_get(xsks_map_pin(maps_->pin_root(), ifindex).c_str()));
+      uint32_t key = req.rx_queue;
+      int value = xsk.get();
+      if (!map || bpf_map_update_elem(map.get(), &key, &value, BPF_ANY) != 0) {
+        return send_app_error(app->id, rid, ENOENT,
+                              "DATAPATH: no xsks_map to put the presented AF_XDP socket in "
+                              "(is XDP still attached?)");
+      }
+      app->xsk = std::move(xsk);
+      app->xsk_ifindex = ifindex;
+      app->xsk_queue = req.rx_queue;
+      if (fds.empty()) {
+        return send_app_error(app->id, rid, EINVAL, "DATAPATH: no raw socket presented");
+      }
     }
     std::vector<std::pair<uint64_t, smt_raw_owner>> update;
     uint32_t families = 0;
@@ -269,6 +382,32 @@ void Daemon::app_datapath(App* app, const smtd_app_datapath_req& req, std::vecto
              std::to_string(app->id) + ")");
   }
   std::vector<int> out;
+  if ((req.flags & SMTD_DATAPATH_F_RAW_ONLY) == 0) {
+    std::string why;
+    if (!trusted) {
+      why = "uid " + std::to_string(app->uid) + " is not trusted (config: trusted = yes)";
+    } else if (!app->xsk) {
+      why = make_xsk(app, req.rx_queue);
+    } else if (app->xsk_queue != req.rx_queue || !app->xsk_umem) {
+      why = "this connection's AF_XDP socket is on queue " + std::to_string(app->xsk_queue);
+    }
+    if (why.empty()) {
+      r.kind = SMTD_DATAPATH_AF_XDP;
+      r.xsk_flags = app->xsk_zerocopy ? SMTD_XSK_F_ZEROCOPY : 0;
+      r.xsk = smtd_datapath_xsk{app->xsk_geometry.frame_size,
+                                app->xsk_geometry.frame_count,
+                                app->xsk_geometry.fill_size,
+                                app->xsk_geometry.completion_size,
+                                app->xsk_geometry.rx_size,
+                                app->xsk_geometry.tx_size,
+                                static_cast<uint32_t>(app->xsk_ifindex),
+                                app->xsk_queue};
+      out.push_back(app->xsk.get());
+      out.push_back(app->xsk_umem.get());
+    } else {
+      std::snprintf(r.note, sizeof r.note, "%s", why.c_str());
+    }
+  }
   for (const UniqueFd& fd : app->datapath) out.push_back(fd.get());
   r.families = app->datapath_families;
   r.fd_count = static_cast<uint32_t>(out.size());

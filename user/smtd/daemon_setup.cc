@@ -221,7 +221,7 @@ void Daemon::on_open(PeerChannel* ch, const OpenMsg& m) {
     refuse(RefuseReason::kInternal, "the application holding the port went away");
     return;
   }
-  ch->send(ReadyMsg{m.serial, 0});
+  ch->send(ReadyMsg{m.serial, app->xsk ? app->xsk_queue : 0});  // where we receive
   log_info("session serial " + std::to_string(m.serial) + " " + describe(name) +
            " opened by peer " + ch->peer_name() + " (" + ch->identity() + ") for uid " +
            std::to_string(app->uid) + " pid " + std::to_string(app->pid));

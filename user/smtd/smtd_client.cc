@@ -58,7 +58,9 @@ Status SmtdClient::send_raw(std::span<const uint8_t> bytes) { return send_msg(by
 
 Status SmtdClient::send_msg(std::span<const uint8_t> bytes, std::span<const int> fds) {
   if (fds.size() > SMTD_DATAPATH_MAX_FDS) return make_error(EINVAL, "too many fds for one message");
-  struct iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
+  struct iovec iov {
+    const_cast<uint8_t*>(bytes.data()), bytes.size()
+  };
   struct msghdr mh;
   std::memset(&mh, 0, sizeof mh);
   mh.msg_iov = &iov;
@@ -88,7 +90,9 @@ Result<std::vector<uint8_t>> SmtdClient::recv_raw(int timeout_ms) {
   if (rc == 0) return make_error(ETIMEDOUT, "no message from smtd within the timeout");
   if (rc < 0) return make_error(errno, "poll failed");
   std::vector<uint8_t> buf(SMTD_APP_MAX_MSG);
-  struct iovec iov{buf.data(), buf.size()};
+  struct iovec iov {
+    buf.data(), buf.size()
+  };
   struct msghdr mh;
   std::memset(&mh, 0, sizeof mh);
   mh.msg_iov = &iov;
@@ -265,23 +269,27 @@ Result<OwnerTableGrant> SmtdClient::owner_table() {
   return g;
 }
 
-Result<DatapathGrant> SmtdClient::datapath(uint32_t families) {
+Result<DatapathGrant> SmtdClient::datapath(uint32_t families, uint32_t rx_queue, bool raw_only) {
   smtd_app_datapath_req r{};
   r.hdr = make_hdr(SMTD_APP_DATAPATH, sizeof r, 0);
   r.families = families;
+  r.rx_queue = rx_queue;
+  r.flags = raw_only ? SMTD_DATAPATH_F_RAW_ONLY : 0;
   auto m = call(&r, sizeof r, 10000);
   if (!m) return m.error();
   smtd_app_datapath d;
   if (m->size() != sizeof d) return make_error(EPROTO, "malformed DATAPATH_GRANTED reply");
   std::memcpy(&d, m->data(), sizeof d);
   if (d.hdr.type != SMTD_APP_DATAPATH_GRANTED) return make_error(EPROTO, "not DATAPATH_GRANTED");
-  if (d.kind != SMTD_DATAPATH_RAW) {
-    return make_error(EPROTONOSUPPORT,
-                      "smtd offers datapath kind " + std::to_string(d.kind) + ", not raw sockets");
+  if (d.kind != SMTD_DATAPATH_RAW && d.kind != SMTD_DATAPATH_AF_XDP) {
+    return make_error(EPROTONOSUPPORT, "smtd offers datapath kind " + std::to_string(d.kind) +
+                                           ", which this libsmt does not know");
   }
   const uint32_t fams = d.families & (SMTD_DATAPATH_FAMILY_V4 | SMTD_DATAPATH_FAMILY_V6);
-  const size_t want = (fams & SMTD_DATAPATH_FAMILY_V4 ? 1 : 0) + (fams & SMTD_DATAPATH_FAMILY_V6 ? 1 : 0);
-  if (fams != d.families || want == 0 || d.fd_count != want || last_fds_.size() != want) {
+  const size_t xsk_fds = d.kind == SMTD_DATAPATH_AF_XDP ? 2 : 0;
+  const size_t want =
+      xsk_fds + (fams & SMTD_DATAPATH_FAMILY_V4 ? 1 : 0) + (fams & SMTD_DATAPATH_FAMILY_V6 ? 1 : 0);
+  if (fams != d.families || want == xsk_fds || d.fd_count != want || last_fds_.size() != want) {
     return make_error(EPROTO, "DATAPATH_GRANTED: families, fd count and attached fds disagree");
   }
   DatapathGrant g;
@@ -289,16 +297,25 @@ Result<DatapathGrant> SmtdClient::datapath(uint32_t families) {
   g.families = fams;
   g.protocol = d.protocol;
   std::memcpy(g.local_addr.data(), d.local_addr, 16);
+  d.note[sizeof d.note - 1] = '\0';
+  g.note = d.note;
   size_t i = 0;
+  if (d.kind == SMTD_DATAPATH_AF_XDP) {
+    g.xsk = std::move(last_fds_[i++]);
+    g.xsk_umem = std::move(last_fds_[i++]);
+    g.xsk_info = d.xsk;
+    g.xsk_zerocopy = (d.xsk_flags & SMTD_XSK_F_ZEROCOPY) != 0;
+  }
   if (fams & SMTD_DATAPATH_FAMILY_V4) g.raw_v4 = std::move(last_fds_[i++]);
   if (fams & SMTD_DATAPATH_FAMILY_V6) g.raw_v6 = std::move(last_fds_[i++]);
   return g;
 }
 
-Status SmtdClient::present_datapath(std::span<const int> fds) {
+Status SmtdClient::present_datapath(std::span<const int> fds, uint32_t rx_queue) {
   smtd_app_datapath_req r{};
   r.hdr = make_hdr(SMTD_APP_DATAPATH, sizeof r, 0);
   r.flags = SMTD_DATAPATH_F_PRESENT;
+  r.rx_queue = rx_queue;
   auto m = call(&r, sizeof r, 10000, fds);
   if (!m) return m.error();
   smtd_app_datapath d;

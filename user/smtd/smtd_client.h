@@ -50,12 +50,17 @@ struct OwnerTableGrant {
 
 /// The datapath sockets smtd created for this connection (DATAPATH).
 struct DatapathGrant {
-  uint32_t kind = 0;       ///< enum smtd_datapath_kind; SMTD_DATAPATH_RAW today
+  uint32_t kind = 0;       ///< enum smtd_datapath_kind
   uint32_t families = 0;   ///< SMTD_DATAPATH_FAMILY_* of the raw sockets
   uint8_t protocol = 0;    ///< SMT's IP protocol number
   Addr16 local_addr{};     ///< smtd's address, the sockets' bind
-  UniqueFd raw_v4;         ///< kind RAW, families has V4
-  UniqueFd raw_v6;         ///< kind RAW, families has V6
+  UniqueFd raw_v4;         ///< families has V4 (with AF_XDP: the fallback for unresolved peers)
+  UniqueFd raw_v6;         ///< families has V6
+  UniqueFd xsk;            ///< kind AF_XDP: the bound socket, already in the xsks_map
+  UniqueFd xsk_umem;       ///< kind AF_XDP: the UMEM memfd
+  smtd_datapath_xsk xsk_info{};  ///< kind AF_XDP: geometry, interface, queue
+  bool xsk_zerocopy = false;
+  std::string note;        ///< kind RAW: why smtd did not offer AF_XDP ("" if not asked)
 };
 
 /// Details of the last SMTD_APP_ERROR (Error carries errno and the message).
@@ -97,10 +102,12 @@ class SmtdClient {
   Result<OwnerTableGrant> owner_table();
   /// Asks for this connection's datapath sockets (families: SMTD_DATAPATH_FAMILY_*
   /// wanted, 0: smtd's). The same sockets every time on one connection.
-  Result<DatapathGrant> datapath(uint32_t families = 0);
+  /// `rx_queue`: the queue to receive on with AF_XDP; `raw_only`: never AF_XDP.
+  Result<DatapathGrant> datapath(uint32_t families = 0, uint32_t rx_queue = 0,
+                                 bool raw_only = false);
   /// After an smtd restart: presents the datapath sockets this process holds
   /// (at most SMTD_DATAPATH_MAX_FDS), so their filter follows this connection.
-  Status present_datapath(std::span<const int> fds);
+  Status present_datapath(std::span<const int> fds, uint32_t rx_queue = 0);
   /// Reports the engine's counters of held sessions (STATS; no reply).
   Status send_stats(std::span<const smtd_app_session_stats> entries);
   /// The latest counters every holder reported (GET_STATS; root: all sessions).
