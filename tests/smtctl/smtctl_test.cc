@@ -249,13 +249,21 @@ TEST_F(SmtctlTest, SessionsListsIdentifiersNeverKeys) {
   }
 }
 
-TEST_F(SmtctlTest, FeaturesReportsVethDriverQueuesAndMtu) {
+TEST_F(SmtctlTest, FeaturesReportsWhatTheDriverSaysQueuesAndMtu) {
   CtlRun r = smtctl(topo_->b(), "features b0");
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("driver veth"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("native XDP likely"), std::string::npos) << r.out;
+  // veth: native XDP and redirect, copy-mode AF_XDP only (PLATFORM.md).
+  EXPECT_NE(r.out.find("xdp features basic redirect"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("native XDP yes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("AF_XDP yes, zero-copy no"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("mtu 1500"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("queues rx 1"), std::string::npos) << r.out;
+  // The loopback device implements no XDP in its driver.
+  r = smtctl(topo_->b(), "features lo");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("xdp features none"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("native XDP no"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "loader/global_maps.h"
 #include "loader/libbpf_log.h"
 #include "loader/xdp_attach.h"
+#include "loader/xdp_features.h"
 #include "smt/wire.h"
 #include "smtd/smtd_client.h"
 #include "wire/drop_reason.h"
@@ -278,19 +279,22 @@ int cmd_features(const std::string& ifname) {
   ifr.ifr_data = reinterpret_cast<char*>(&ch);
   bool have_ch = ::ioctl(s.get(), SIOCETHTOOL, &ifr) == 0;
 
-  // A guess from the driver: these implement ndo_bpf (native XDP).
-  static const char* const kNative[] = {"veth",   "virtio_net",   "mlx5_core", "mlx4_en", "i40e",
-                                        "ixgbe",  "ice",          "igb",       "igc",     "bnxt_en",
-                                        "ena",    "nfp",          "tun",       "qede",    "sfc",
-                                        "stmmac", "xen-netfront", "hv_netvsc"};
-  std::string native = "unknown (skb mode works on any interface)";
-  for (const char* d : kNative) {
-    if (driver == d) native = "likely";
-  }
+  // What the driver itself reports (netdev netlink family, Linux 6.3+).
+  auto xf = ld::query_xdp_features(static_cast<int>(ifindex));
   std::cout << "interface " << ifname << " ifindex " << ifindex << "\n"
-            << "  driver " << (driver.empty() ? "unknown" : driver) << "\n"
-            << "  native XDP " << native << "\n"
-            << "  mtu " << mtu << "\n";
+            << "  driver " << (driver.empty() ? "unknown" : driver) << "\n";
+  if (xf) {
+    const uint64_t f = xf->flags;
+    std::cout << "  xdp features " << ld::xdp_feature_names(f) << "\n"
+              << "  native XDP " << ((f & ld::kXdpBasic) ? "yes" : "no (skb mode only)") << "\n"
+              << "  AF_XDP " << ((f & ld::kXdpRedirect) ? "yes" : "only over skb-mode XDP")
+              << ", zero-copy " << ((f & ld::kXdpXskZeroCopy) ? "yes" : "no (copy mode)")
+              << "\n";
+  } else {
+    std::cout << "  xdp features unknown: " << xf.error().message
+              << " (skb mode works on any interface)\n";
+  }
+  std::cout << "  mtu " << mtu << "\n";
   if (have_ch) {
     std::cout << "  queues rx " << ch.rx_count << " tx " << ch.tx_count << " combined "
               << ch.combined_count << "\n";
