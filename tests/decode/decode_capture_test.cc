@@ -199,6 +199,52 @@ TEST(DecodeCapture, RecoversEveryPayloadFromTsoSlicesAndRatchetedEpochs) {
   expect_recovers_everything(run, seed, true);
 }
 
+// One RPC at a time, so a build that restarts ids whenever none is in flight
+// (SMT_FAULT_REUSE_ID, the reference prototype's bug) seals different
+// requests under one (key, id): --check-nonces must find nothing here and
+// must find exactly that in such a build (tools/mutation-gate.sh).
+TEST(DecodeCapture, CheckNoncesFindsNoReuseInOneAtATimeRpcsOfARealEngine) {
+  const uint64_t seed = 0xdec0de03;
+  EnginePair pair(EngineConfig{}, EngineConfig{}, link::MemoryWireConfig{}, seed);
+  ASSERT_TRUE(pair.wire);
+  pair.wire->set_capture(true);
+  for (int i = 0; i < 20; ++i) {
+    auto id = pair.a->send_request(pair.sa, pattern(seed + i, 100 + i));
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    bool answered = false;
+    ASSERT_TRUE(pair.run_until(
+        [&] {
+          while (auto e = pair.b->next_event()) {
+            if (e->kind == Event::Kind::kRequest) {
+              EXPECT_TRUE(pair.b->send_reply(pair.sb, e->id, std::move(e->data)).ok());
+            }
+          }
+          while (auto e = pair.a->next_event()) answered |= e->kind == Event::Kind::kResponse;
+          return answered && pair.b->rpc_count() == 0;
+        },
+        1'000'000'000ull));
+  }
+  std::vector<CapturedIp> packets;
+  std::vector<uint64_t> times;
+  for (auto& cp : pair.wire->captured()) {
+    times.push_back(cp.time_ns);
+    packets.push_back(ip_packet(cp.dir == link::Direction::kAToB, std::move(cp.bytes)));
+  }
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  ASSERT_TRUE(smt::test::write_ip_pcap(dir.file("c.pcap"), packets, SMT_IPPROTO_DEFAULT, times)
+                  .ok());
+  write_text(dir.file("k.log"), pair_keylog(seed, 42));
+  DecodeOptions o;
+  o.keylog_path = dir.file("k.log");
+  o.capture_path = dir.file("c.pcap");
+  o.check_nonces = true;
+  const DecodeRun r = decode(o);
+  EXPECT_NE(r.err.find(" 0 nonce reuses"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" 40 messages"), std::string::npos) << r.err;
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 TEST(DecodeCapture, ATamperedRecordIsReportedAndTheRestStillDecodes) {
   const uint64_t seed = 0xdec0de03;
   PairRun run = run_pair(seed, false, 0, 0, 0, 0);
