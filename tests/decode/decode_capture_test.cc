@@ -212,7 +212,9 @@ TEST(DecodeCapture, CheckNoncesFindsNoReuseInOneAtATimeRpcsOfARealEngine) {
     auto id = pair.a->send_request(pair.sa, pattern(seed + i, 100 + i));
     ASSERT_TRUE(id.ok()) << id.error().message;
     bool answered = false;
-    ASSERT_TRUE(pair.run_until(
+    // Not fatal: in a REUSE_ID build the server drops the reused id as a
+    // replay, the RPC stalls, and the capture is what the check must judge.
+    const bool done = pair.run_until(
         [&] {
           while (auto e = pair.b->next_event()) {
             if (e->kind == Event::Kind::kRequest) {
@@ -222,7 +224,9 @@ TEST(DecodeCapture, CheckNoncesFindsNoReuseInOneAtATimeRpcsOfARealEngine) {
           while (auto e = pair.a->next_event()) answered |= e->kind == Event::Kind::kResponse;
           return answered && pair.b->rpc_count() == 0;
         },
-        1'000'000'000ull));
+        200'000'000ull);
+    EXPECT_TRUE(done) << "RPC " << i << " did not complete";
+    if (!answered) (void)pair.a->abort(pair.sa, *id);
   }
   std::vector<CapturedIp> packets;
   std::vector<uint64_t> times;
