@@ -123,7 +123,7 @@ st_cleanup() {
 }
 trap st_cleanup EXIT
 trap 'echo "  interrupted"; exit 130' INT
-trap 'echo "  terminated (time limit?)"; exit 143' TERM
+trap 'echo "  terminated"; exit 143' TERM
 
 # --- topology, certificates, smtd -----------------------------------------
 
