@@ -138,6 +138,7 @@ st_ns() {
 
 st_require() {
   ((EUID == 0)) || st_skip "needs root (namespaces, XDP, tc)"
+  [[ "$ST_DATAPATH" == raw ]] || st_fail "datapath '$ST_DATAPATH' is not available in smt-echo yet"
   local f
   for f in "$SMTD" "$SMTCTL" "$ECHO" "$DECODE" "$LOSS_OBJ"; do
     [[ -x "$f" || ($f == "$LOSS_OBJ" && -f "$f") ]] || st_fail "not built: $f"
@@ -198,6 +199,10 @@ ports = any
 ephemeral = yes
 trusted = yes
 EOF
+  if [[ -n "$ST_APP_UID" ]]; then
+    printf '\n[uid %s]\nports = %s\nephemeral = yes\ntrusted = no\n' "$ST_APP_UID" "$SMT_PORT" \
+      >>"$ST_WORK/$h.conf"
+  fi
 }
 
 # st_attach HOST / st_detach HOST: SMT's XDP program on the host's veth.
@@ -250,10 +255,25 @@ st_setup() {
 
 # --- traffic ---------------------------------------------------------------
 
+# Hooks for the scenarios to come (docs/selftests.md, "To come"):
+# ST_DATAPATH picks the applications' datapath: `raw` (the raw-socket path,
+# today's only one) or `xdp` (AF_XDP sockets handed out by smtd, once libsmt
+# has them: st_datapath_args then yields smt-echo's option for it).
+# ST_APP_UID runs the echo applications under that uid (setpriv) and gives
+# the uid its own [uid N] section in both smtd configs (port SMT_PORT and
+# ephemeral, not trusted), for the untrusted-application scenario.
+ST_DATAPATH="${ST_DATAPATH:-raw}"
+ST_APP_UID="${ST_APP_UID:-}"
+st_datapath_args() { :; } # raw: smt-echo's default (st_require refuses others)
+st_app_prefix() {
+  [[ -z "$ST_APP_UID" ]] || echo "setpriv --reuid=$ST_APP_UID --regid=$ST_APP_UID --clear-groups"
+}
+
 # st_server [EXTRA...]: smt-echo server on B (port SMT_PORT) through smtd,
 # answered count in $ST_WORK/server.count.
 st_server() {
-  st_bg server "$NS_B" "$ECHO" server --port "$SMT_PORT" --smtd "$ST_WORK/b.sock" \
+  # shellcheck disable=SC2046
+  st_bg server "$NS_B" $(st_app_prefix) "$ECHO" server $(st_datapath_args) --port "$SMT_PORT" --smtd "$ST_WORK/b.sock" \
     --count-file "$ST_WORK/server.count" "$@"
   st_wait_log server "ready"
 }
@@ -264,7 +284,8 @@ st_server_count() { cat "$ST_WORK/server.count" 2>/dev/null || echo 0; }
 st_client() {
   local name="$1"
   shift
-  st_bg "$name" "$NS_A" "$ECHO" client --peer "$ADDR_B" --port "$SMT_PORT" \
+  # shellcheck disable=SC2046
+  st_bg "$name" "$NS_A" $(st_app_prefix) "$ECHO" client $(st_datapath_args) --peer "$ADDR_B" --port "$SMT_PORT" \
     --smtd "$ST_WORK/a.sock" "$@"
 }
 

@@ -3,28 +3,41 @@
 # smt-decode --check-nonces over W's capture of both runs finds no nonce
 # reuse, and the pre-crash packets replayed from W towards B deliver nothing
 # (the server's answered count does not move; B's XDP drops them).
+#
+# Positive control: SMT_SELFTEST_EXPECT_NONCE_REUSE=1 with SMT_BUILD_DIR at a
+# -DSMT_FAULT=REUSE_ID build inverts the nonce check (the scenario passes only
+# when smt-decode finds the reuse) and stops there.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 sizes=64,16384
+
+fault="${SMT_SELFTEST_EXPECT_NONCE_REUSE:-0}"
 
 st_setup v4
 st_capture_start w
 st_capture_start pre
 st_server
-st_client client1 --sizes "$sizes" --count 100000
-for ((i = 0; i < 200; i++)); do
-  (($(st_server_count) >= 300)) && break
-  sleep 0.05
-done
-(($(st_server_count) >= 300)) || st_fail "first client did not get going ($(st_server_count) answered)"
-st_stop client1 KILL || true
-sleep 0.2
-st_ok "client killed (-9) mid-traffic after $(st_server_count) RPCs answered"
-st_capture_stop pre
+if ((fault)); then
+  # Ids restart whenever nothing is in flight: the server takes the repeats
+  # for replays and the RPCs time out, but the reused nonces cross W.
+  st_client client1 --sizes 64,1024 --count 3 --timeout-ms 300
+  st_wait client1 || true
+  st_capture_stop pre
+else
+  st_client client1 --sizes "$sizes" --count 100000
+  for ((i = 0; i < 200; i++)); do
+    (($(st_server_count) >= 300)) && break
+    sleep 0.05
+  done
+  (($(st_server_count) >= 300)) || st_fail "first client did not get going ($(st_server_count) answered)"
+  st_stop client1 KILL || true
+  sleep 0.2
+  st_ok "client killed (-9) mid-traffic after $(st_server_count) RPCs answered"
+  st_capture_stop pre
 
-st_client client2 --sizes "$sizes" --count 200
-st_client_check client2
-st_ok "restarted client: $ST_RPCS RPCs, 0 failed, 0 mismatched"
-sleep 0.3
+  st_client client2 --sizes "$sizes" --count 200
+  st_client_check client2
+  st_ok "restarted client: $ST_RPCS RPCs, 0 failed, 0 mismatched"
+fi
 st_capture_stop w
 
 rc=0
@@ -33,6 +46,11 @@ rc=0
 summary="$(grep 'authentic records checked' "$ST_WORK/nonces.log" || true)"
 checked="$(sed -n 's/.* \([0-9]*\) authentic records checked.*/\1/p' <<<"$summary")"
 reuses="$(sed -n 's/.* \([0-9]*\) nonce reuses.*/\1/p' <<<"$summary")"
+if ((fault)); then
+  ((rc == 1 && ${reuses:-0} > 0)) || st_fail "fault build: expected nonce reuses, got exit $rc, '$summary'"
+  st_ok "fault build: smt-decode --check-nonces finds $reuses nonce reuses in $checked records"
+  exit 0
+fi
 if ((rc != 0)) || [[ -z "$checked" ]] || ((checked == 0)); then
   grep -m5 nonce_reuse "$ST_WORK/nonces.txt" | sed 's/^/    /'
   sed 's/^/    /' "$ST_WORK/nonces.log"
