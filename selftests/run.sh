@@ -100,9 +100,10 @@ on_interrupt() {
 trap on_interrupt INT TERM
 
 passed=0 failed=0 skipped=0
+n=0
 for name in "${names[@]}"; do
-  id="$$${RANDOM}"
-  id="${id:0:8}"
+  n=$((n + 1))
+  id="$$x$n" # unique among runs (pid) and scenarios (n)
   work="$keep/$name"
   mkdir -p "$work"
   start="$(date +%s.%N)"
