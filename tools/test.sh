@@ -92,6 +92,14 @@ if ((configured)); then
 fi
 end
 
+begin selftests
+# Namespace scenarios (selftests/run.sh, docs/selftests.md); not root: each skips.
+if ((configured)); then
+  SMT_BUILD_DIR="$build" SMT_SELFTEST_NO_BUILD=1 \
+    bash "$root/selftests/run.sh" --junit "$results/selftests.xml" || true
+fi
+end
+
 echo "stage times: $(for i in "${!stage_names[@]}"; do
   printf '%s %ss  ' "${stage_names[$i]}" "${stage_secs[$i]}"
 done)"

@@ -86,18 +86,43 @@ void print_stats(const char* who, Socket& sock) {
   std::fflush(stdout);
 }
 
+// Writes `served` to `path` (when not empty) as one decimal line, through a
+// rename so a reader never sees a partial number.
+void write_count_file(const std::string& path, uint64_t served) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return;
+  std::fprintf(f, "%llu\n", (unsigned long long)served);
+  if (std::fclose(f) == 0) std::rename(tmp.c_str(), path.c_str());
+}
+
 // Serves echo requests until stopped or `max_rpcs` (0: no limit) are answered.
-// Returns the number of failures.
-uint64_t serve(Socket& sock, uint64_t max_rpcs, const std::atomic<bool>& stop) {
-  uint64_t served = 0;
+// Returns the number of failures; `*served` counts the requests answered and
+// is mirrored to `count_file` (if named) whenever the server goes idle and at
+// least every 50 ms while it is busy.
+uint64_t serve(Socket& sock, uint64_t max_rpcs, const std::atomic<bool>& stop,
+               const std::string& count_file, uint64_t* served) {
   uint64_t failures = 0;
-  while (!stop && !g_stop && (max_rpcs == 0 || served < max_rpcs)) {
+  uint64_t written = 0;
+  auto last_write = std::chrono::steady_clock::now();
+  auto sync_count = [&](bool force) {
+    const auto now = std::chrono::steady_clock::now();
+    if (*served == written && !force) return;
+    if (!force && now - last_write < std::chrono::milliseconds(50)) return;
+    write_count_file(count_file, *served);
+    written = *served;
+    last_write = now;
+  };
+  write_count_file(count_file, 0);
+  while (!stop && !g_stop && (max_rpcs == 0 || *served < max_rpcs)) {
     auto m = sock.recv(SMT_RECV_REQUEST, 0, 100);
     if (!m.ok()) {
       if (m.error().code != ETIMEDOUT) {
         std::fprintf(stderr, "smt-echo server: recv: %s\n", m.error().message.c_str());
         ++failures;
       }
+      sync_count(*served != written);
       continue;
     }
     auto peer = m->peer();
@@ -107,7 +132,8 @@ uint64_t serve(Socket& sock, uint64_t max_rpcs, const std::atomic<bool>& stop) {
       ++failures;
       continue;
     }
-    ++served;
+    ++*served;
+    sync_count(false);
   }
   // The last replies still need grants and an ACK from their clients: keep
   // the engine running until it holds no RPC (or 2 s passed).
@@ -119,9 +145,12 @@ uint64_t serve(Socket& sock, uint64_t max_rpcs, const std::atomic<bool>& stop) {
     if (m.ok()) {
       if (auto peer = m->peer(); !peer.ok() || !sock.reply(*peer, m->id(), m->data()).ok()) {
         ++failures;
+      } else {
+        ++*served;
       }
     }
   }
+  sync_count(true);
   return failures;
 }
 
@@ -227,7 +256,8 @@ int fail(const char* what, const Error& e) {
 
 int cmd_server(uint16_t port, const std::vector<std::string>& peers, uint16_t peer_port,
                const std::string& secret_file, const std::string& smtd, const std::string& v4,
-               const std::string& v6, uint64_t serial, uint64_t max_rpcs) {
+               const std::string& v6, uint64_t serial, uint64_t max_rpcs,
+               const std::string& count_file) {
   SecretBytes key;
   if (smtd.empty()) {
     auto k = read_key_file(secret_file);
@@ -250,8 +280,12 @@ int cmd_server(uint16_t port, const std::vector<std::string>& peers, uint16_t pe
   std::printf("smt-echo server: ready on port %u\n", port);
   std::fflush(stdout);
   std::atomic<bool> stop{false};
-  const uint64_t failures = serve(*sock, max_rpcs, stop);
+  uint64_t served = 0;
+  const uint64_t failures = serve(*sock, max_rpcs, stop, count_file, &served);
   print_stats("server", *sock);
+  std::printf("smt-echo server: answered %llu requests, %llu failures\n",
+              (unsigned long long)served, (unsigned long long)failures);
+  std::fflush(stdout);
   return failures == 0 ? 0 : 1;
 }
 
@@ -329,7 +363,10 @@ int cmd_selftest(const ClientOptions& o, bool stats) {
     }
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> server_failures{0};
-    std::thread srv([&] { server_failures = serve(*server, 0, stop); });
+    std::thread srv([&] {
+      uint64_t served = 0;
+      server_failures = serve(*server, 0, stop, std::string(), &served);
+    });
     rc = run_client(*client, *b, o);
     stop = true;
     srv.join();
@@ -369,6 +406,10 @@ int main(int argc, char** argv) {
   server->add_option("--peer", peers, "client address to open a session with (test keys)");
   server->add_option("--peer-port", peer_port, "the clients' SMT port")->capture_default_str();
   server->add_option("--max-rpcs", max_rpcs, "exit after answering this many (0: never)");
+  std::string count_file;
+  server->add_option("--count-file", count_file,
+                     "keep the number of requests answered in this file (updated when idle, "
+                     "every 50 ms while busy, and at exit)");
 
   auto* client = app.add_subcommand("client", "measure echo RTTs (raw IP socket link)");
   std::string peer;
@@ -416,7 +457,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (server->parsed()) {
-    return cmd_server(port, peers, peer_port, secret_file, smtd, raw_v4, raw_v6, serial, max_rpcs);
+    return cmd_server(port, peers, peer_port, secret_file, smtd, raw_v4, raw_v6, serial, max_rpcs,
+                      count_file);
   }
   if (client->parsed()) {
     return cmd_client(peer, port, local_port, secret_file, smtd, raw_v4, raw_v6, serial, copts,

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * Loss injection for the selftests (docs/selftests.md): a tc classifier on
+ * the forwarding namespace W's ingress that drops SMT packets (IP protocol
+ * 253 over IPv4 or IPv6, no extension headers) with the probability in
+ * cfg_array, and counts every SMT packet it saw and every one it dropped.
+ * Other traffic (smtd's TCP control channels, ARP, ND) always passes.
+ * Loaded once with bpftool and attached by pin to both of W's interfaces,
+ * so the two share the maps.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#define SMT_SELFTEST_IPPROTO 253
+
+enum loss_stat {
+	LOSS_SEEN = 0,
+	LOSS_DROPPED = 1,
+	LOSS_STAT_COUNT,
+};
+
+/* Key 0: drop threshold; a packet is dropped when bpf_get_prandom_u32() is
+ * below it (probability threshold / 2^32). Written by lib.sh with bpftool
+ * before attaching; read here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cfg_array SEC(".maps");
+
+/* Key enum loss_stat: SMT packets seen and dropped, per CPU. Written here;
+ * read (summed) by lib.sh with bpftool. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LOSS_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats_percpu SEC(".maps");
+
+static __always_inline void loss_count(__u32 stat)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats_percpu, &stat);
+
+	if (v)
+		*v += 1;
+}
+
+/* The IP protocol (IPv4) or first next header (IPv6) of the frame, or -1. */
+static __always_inline int loss_ip_proto(const struct __sk_buff *skb)
+{
+	const __u8 *data = (const __u8 *)(long)skb->data;
+	const __u8 *end = (const __u8 *)(long)skb->data_end;
+	const struct ethhdr *eth = (const struct ethhdr *)data;
+
+	if ((const __u8 *)(eth + 1) > end)
+		return -1;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		/* version/IHL, ..., protocol at byte 9 */
+		if ((const __u8 *)(eth + 1) + 20 > end)
+			return -1;
+		return ((const __u8 *)(eth + 1))[9];
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		/* next header at byte 6 of the 40-byte fixed header */
+		if ((const __u8 *)(eth + 1) + 40 > end)
+			return -1;
+		return ((const __u8 *)(eth + 1))[6];
+	}
+	return -1;
+}
+
+SEC("tc")
+int smt_selftest_loss(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	__u32 *threshold;
+
+	if (loss_ip_proto(skb) != SMT_SELFTEST_IPPROTO)
+		return TC_ACT_OK;
+	loss_count(LOSS_SEEN);
+	threshold = bpf_map_lookup_elem(&cfg_array, &zero);
+	if (threshold && bpf_get_prandom_u32() < *threshold) {
+		loss_count(LOSS_DROPPED);
+		return TC_ACT_SHOT;
+	}
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
