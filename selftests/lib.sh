@@ -32,6 +32,7 @@ SMTCTL="$st_build/tools/smtctl/smtctl"
 ECHO="$st_build/tools/smt-echo/smt-echo"
 DECODE="$st_build/tools/smt-decode/smt-decode"
 LOSS_OBJ="$st_build/selftests/selftest_loss.bpf.o"
+UNTRUSTED_HELPER="$st_build/tests/smtd/smtd-untrusted-helper"
 
 NS_A="smtst-$st_id-a" NS_W="smtst-$st_id-w" NS_B="smtst-$st_id-b"
 ST_PINS="/sys/fs/bpf/smtst-$st_id"
@@ -138,7 +139,7 @@ st_ns() {
 
 st_require() {
   ((EUID == 0)) || st_skip "needs root (namespaces, XDP, tc)"
-  [[ "$ST_DATAPATH" == raw ]] || st_fail "datapath '$ST_DATAPATH' is not available in smt-echo yet"
+  [[ "$ST_DATAPATH" == raw || "$ST_DATAPATH" == xdp ]] || st_fail "unknown datapath '$ST_DATAPATH'"
   local f
   for f in "$SMTD" "$SMTCTL" "$ECHO" "$DECODE" "$LOSS_OBJ"; do
     [[ -x "$f" || ($f == "$LOSS_OBJ" && -f "$f") ]] || st_fail "not built: $f"
@@ -151,8 +152,13 @@ st_require() {
 st_topology() {
   local ns
   for ns in "$NS_A" "$NS_W" "$NS_B"; do ip netns add "$ns"; done
-  ip link add a0 netns "$NS_A" type veth peer name wa netns "$NS_W"
-  ip link add b0 netns "$NS_B" type veth peer name wb netns "$NS_W"
+  # ST_QUEUES rx/tx queues per veth end: a packet keeps its queue number
+  # through W's forwarding, so each AF_XDP application pair can have its own.
+  local q="numtxqueues $ST_QUEUES numrxqueues $ST_QUEUES"
+  # shellcheck disable=SC2086
+  ip link add a0 netns "$NS_A" $q type veth peer name wa netns "$NS_W" $q
+  # shellcheck disable=SC2086
+  ip link add b0 netns "$NS_B" $q type veth peer name wb netns "$NS_W" $q
   ip -n "$NS_A" addr add "$A4/24" dev a0
   ip -n "$NS_A" addr add "$A6/64" dev a0 nodad
   ip -n "$NS_W" addr add 10.99.1.254/24 dev wa
@@ -255,16 +261,16 @@ st_setup() {
 
 # --- traffic ---------------------------------------------------------------
 
-# Hooks for the scenarios to come (docs/selftests.md, "To come"):
-# ST_DATAPATH picks the applications' datapath: `raw` (the raw-socket path,
-# today's only one) or `xdp` (AF_XDP sockets handed out by smtd, once libsmt
-# has them: st_datapath_args then yields smt-echo's option for it).
+# ST_DATAPATH picks the applications' datapath: `raw` (smtd's raw sockets)
+# or `xdp` (AF_XDP sockets smtd hands trusted uids while XDP is attached).
 # ST_APP_UID runs the echo applications under that uid (setpriv) and gives
 # the uid its own [uid N] section in both smtd configs (port SMT_PORT and
 # ephemeral, not trusted), for the untrusted-application scenario.
+# ST_QUEUES: queues per veth end (several AF_XDP applications per host).
 ST_DATAPATH="${ST_DATAPATH:-raw}"
 ST_APP_UID="${ST_APP_UID:-}"
-st_datapath_args() { :; } # raw: smt-echo's default (st_require refuses others)
+ST_QUEUES="${ST_QUEUES:-1}"
+st_datapath_args() { echo "--datapath $([[ $ST_DATAPATH == xdp ]] && echo auto || echo raw)"; }
 st_app_prefix() {
   [[ -z "$ST_APP_UID" ]] || echo "setpriv --reuid=$ST_APP_UID --regid=$ST_APP_UID --clear-groups"
 }

@@ -50,7 +50,7 @@ if ((EUID == 0)) && [[ "${SMT_SELFTEST_NO_BUILD:-}" != 1 ]]; then
   if [[ ! -f "$build/CMakeCache.txt" ]]; then
     cmake -S "$root" -B "$build" -DSMT_BUILD_BPF=ON >/dev/null || exit 1
   fi
-  cmake --build "$build" -j2 --target smtd smtctl smt-echo smt-decode selftest_loss_object \
+  cmake --build "$build" -j2 --target smtd smtctl smt-echo smt-decode selftest_loss_object smtd-untrusted-helper \
     >/dev/null || {
     echo "selftests: build failed (cmake --build $build --target ...)" >&2
     exit 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Echo over the raw-socket datapath, IPv6: W's DATA count, no plaintext on the
-# wire, every payload recovered with the key logs (selftests/echo_raw.sh).
+# wire, every payload recovered with the key logs (selftests/echo.sh).
 family=v6
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-source "$st_root/selftests/echo_raw.sh"
+source "$st_root/selftests/echo.sh"

@@ -330,6 +330,7 @@ int cmd_client(const std::string& peer, uint16_t port, uint16_t local_port,
     auto ident = sock->peer_identity(*pa);
     std::printf("smt-echo: session with %s, peer identity %s, set-up + first RPC %.2f ms\n",
                 pa->to_string().c_str(), ident.ok() ? ident->c_str() : "?", setup_ms);
+    std::fflush(stdout);  // scripts wait for this line while the RPCs run
   }
   const int rc = run_client(*sock, *pa, o);
   if (stats) print_stats("client", *sock);

@@ -1,10 +1,12 @@
 # shellcheck shell=bash
-# Body of the echo-raw-v4 and echo-raw-v6 scenarios (docs/selftests.md):
-# smt-echo over smtd on the raw-socket datapath, 64 B .. 256 KiB, captured
+# Body of the echo-{raw,xdp}-{v4,v6} scenarios (docs/selftests.md): smt-echo
+# over smtd on the raw-socket or the AF_XDP datapath, 64 B .. 256 KiB, captured
 # on W. Checks: every RPC echoed; the server answered each request once; W
 # carried exactly the DATA packets the two senders counted; no 16-byte
 # window of any payload is in the capture; smt-decode with the key logs
-# recovers every payload. Expects $family (v4|v6) and lib.sh sourced.
+# recovers every payload; XDP handed every SMT packet to the stack (raw) or
+# to the application's AF_XDP socket (xdp) and nothing the other way.
+# Expects $family (v4|v6), ST_DATAPATH and lib.sh sourced.
 sizes=64,1024,16384,65536,262144
 count=8
 
@@ -42,9 +44,18 @@ python3 "$st_root/selftests/echo_payloads.py" "$ST_WORK/decoded.jsonl" --sizes "
   st_fail "smt-decode did not recover every payload"
 }
 st_ok "smt-decode recovers every payload: $(cat "$ST_WORK/payloads.log")"
+if [[ $ST_DATAPATH == xdp ]]; then
+  used=redirect_xsk unused=pass_stack where="redirected to the AF_XDP socket"
+  for who in client server; do
+    ! grep -q "AF_XDP unavailable" "$ST_WORK/$who.log" ||
+      st_fail "the $who did not get AF_XDP: $(grep "AF_XDP unavailable" "$ST_WORK/$who.log")"
+  done
+else
+  used=pass_stack unused=redirect_xsk where="passed to the raw socket"
+fi
 for pair in "b client" "a server"; do
   read -r h sender <<<"$pair"
-  passed="$(st_xdp_stat "$h" pass_stack)"
-  st_expect_eq "$passed" "$(st_stat "$sender" link_tx_packets)" \
-    "XDP on ${h^^} passed to the raw socket every SMT packet the $sender sent"
+  st_expect_eq "$(st_xdp_stat "$h" "$used")" "$(st_stat "$sender" link_tx_packets)" \
+    "XDP on ${h^^} $where every SMT packet the $sender sent"
+  st_expect_eq "$(st_xdp_stat "$h" "$unused")" 0 "XDP on ${h^^}: $unused"
 done
