@@ -33,6 +33,7 @@ ECHO="$st_build/tools/smt-echo/smt-echo"
 DECODE="$st_build/tools/smt-decode/smt-decode"
 LOSS_OBJ="$st_build/selftests/selftest_loss.bpf.o"
 UNTRUSTED_HELPER="$st_build/tests/smtd/smtd-untrusted-helper"
+STEER_OBJ="$st_build/selftests/selftest_steer.bpf.o"
 
 NS_A="smtst-$st_id-a" NS_W="smtst-$st_id-w" NS_B="smtst-$st_id-b"
 ST_PINS="/sys/fs/bpf/smtst-$st_id"
@@ -178,6 +179,18 @@ st_topology() {
   ip -n "$NS_B" route add default via 10.99.2.254
   ip -n "$NS_B" -6 route add default via fd99:2::fe
   st_in "$NS_W" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+  if ((ST_QUEUES > 1)); then
+    # W sends each SMT packet on queue (destination port % queues), which on
+    # veth is the queue it arrives on: the stand-in for a NIC's flow steering.
+    local dir="$ST_PINS/steer"
+    mkdir -p "$dir"
+    bpftool prog load "$STEER_OBJ" "$dir/prog" type classifier || st_fail "cannot load $STEER_OBJ"
+    for dev in wa wb; do
+      st_in "$NS_W" tc qdisc add dev "$dev" clsact
+      st_in "$NS_W" tc filter add dev "$dev" egress bpf direct-action object-pinned "$dir/prog" ||
+        st_fail "cannot attach the steering program to W's $dev"
+    done
+  fi
 }
 
 # st_smtd_conf HOST: writes $ST_WORK/HOST.conf for this scenario's family.

@@ -166,6 +166,7 @@ struct ClientOptions {
   uint64_t count = 100;
   uint64_t seed = 1;
   int timeout_ms = 5000;
+  size_t concurrency = 1;  ///< RPCs outstanding at once
 };
 
 // Runs count RPCs per size, prints RTT percentiles; returns 0 when every RPC
@@ -179,30 +180,60 @@ int run_client(Socket& sock, const PeerAddr& server, const ClientOptions& o) {
   for (size_t size : o.sizes) {
     std::vector<double> rtt_us;
     rtt_us.reserve(o.count);
-    for (uint64_t i = 0; i < o.count; ++i) {
-      const auto payload = echo_payload(o.seed, size, i);
-      ++total;
-      const auto t0 = std::chrono::steady_clock::now();
-      auto id = sock.send_request(server, payload);
-      if (!id.ok()) {
-        std::fprintf(stderr, "smt-echo client: send (%zu B): %s\n", size,
-                     id.error().message.c_str());
-        ++failed;
-        continue;
+    // Up to o.concurrency RPCs outstanding; each response is matched by id.
+    struct Outstanding {
+      uint64_t index;
+      std::chrono::steady_clock::time_point t0;
+    };
+    std::map<uint64_t, Outstanding> inflight;
+    uint64_t next = 0, finished = 0;
+    while (finished < o.count) {
+      while (next < o.count && inflight.size() < o.concurrency) {
+        const auto payload = echo_payload(o.seed, size, next);
+        ++total;
+        const auto t0 = std::chrono::steady_clock::now();
+        auto id = sock.send_request(server, payload);
+        if (!id.ok()) {
+          std::fprintf(stderr, "smt-echo client: send (%zu B): %s\n", size,
+                       id.error().message.c_str());
+          ++failed;
+          ++finished;
+        } else {
+          inflight[*id] = Outstanding{next, t0};
+        }
+        ++next;
       }
-      auto m = sock.recv(SMT_RECV_RESPONSE, *id, o.timeout_ms);
+      if (inflight.empty()) continue;
+      auto m = sock.recv(SMT_RECV_RESPONSE, 0, o.timeout_ms);
       const auto t1 = std::chrono::steady_clock::now();
-      if (!m.ok() || m->kind() != SMT_MSG_RESPONSE) {
-        std::fprintf(stderr, "smt-echo client: rpc %llu (%zu B) failed: %s\n",
-                     (unsigned long long)*id, size,
-                     m.ok() ? std::strerror(m->error()) : m.error().message.c_str());
-        ++failed;
-        if (m.ok() || m.error().code == ETIMEDOUT) (void)sock.abort(server, *id);
+      if (!m.ok()) {
+        // Nothing came back within the timeout: every outstanding RPC failed.
+        for (const auto& [id, out] : inflight) {
+          std::fprintf(stderr, "smt-echo client: rpc %llu (%zu B) failed: %s\n",
+                       (unsigned long long)id, size, m.error().message.c_str());
+          (void)sock.abort(server, id);
+        }
+        failed += inflight.size();
+        finished += inflight.size();
+        inflight.clear();
         continue;
       }
+      auto it = inflight.find(m->id());
+      if (it == inflight.end()) continue;  // a late answer to an RPC given up on
+      const uint64_t index = it->second.index;
+      const auto t0 = it->second.t0;
+      inflight.erase(it);
+      ++finished;
+      if (m->kind() != SMT_MSG_RESPONSE) {
+        std::fprintf(stderr, "smt-echo client: rpc %llu (%zu B) failed: %s\n",
+                     (unsigned long long)m->id(), size, std::strerror(m->error()));
+        ++failed;
+        continue;
+      }
+      const auto payload = echo_payload(o.seed, size, index);
       if (!std::equal(m->data().begin(), m->data().end(), payload.begin(), payload.end())) {
         std::fprintf(stderr, "smt-echo client: rpc %llu (%zu B): echo differs\n",
-                     (unsigned long long)*id, size);
+                     (unsigned long long)m->id(), size);
         ++mismatched;
         continue;
       }
@@ -439,6 +470,9 @@ int main(int argc, char** argv) {
     c->add_option("--count", copts.count, "RPCs per size")->capture_default_str();
     c->add_option("--seed", copts.seed, "payload seed");
     c->add_option("--timeout-ms", copts.timeout_ms, "per-RPC timeout");
+    c->add_option("--concurrency", copts.concurrency, "RPCs outstanding at once")
+        ->check(CLI::Range(size_t{1}, size_t{10000}))
+        ->capture_default_str();
     c->add_flag("--stats", stats, "print socket counters at the end");
   }
   CLI11_PARSE(app, argc, argv);
