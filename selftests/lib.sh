@@ -351,8 +351,10 @@ print(total)' "$2"
 st_capture_start() {
   local name="$1" dev="${2:-wb}"
   # -Z root: tcpdump would drop to its own user, which cannot write here.
-  # A 64 MiB ring: 256 KiB messages arrive in bursts faster than it writes.
-  st_bg "$name" "$NS_W" tcpdump -Z root -i "$dev" -U --immediate-mode -B 65536 -s 0 -w "$ST_WORK/$name.pcap" \
+  # A 64 MiB ring of 2 KiB slots (SMT packets fit the 1500-byte MTU): messages
+  # arrive in bursts faster than it writes, and with -s 0 the immediate-mode
+  # ring's slots would be 256 KiB, only 256 packets deep.
+  st_bg "$name" "$NS_W" tcpdump -Z root -i "$dev" -U --immediate-mode -B 65536 -s 2048 -w "$ST_WORK/$name.pcap" \
     'ip proto 253 or ip6 proto 253'
   st_wait_log "$name" "listening"
 }

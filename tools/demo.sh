@@ -132,7 +132,7 @@ echo "smtd A and B are up (XDP attached with smtctl; key logs are DEBUG ONLY, fo
 
 step "capture on W"
 # -Z root: tcpdump would drop to its own user, which cannot write in $work.
-bg_in_ns "$ns_w" "$work/tcpdump.log" tcpdump -Z root -i wb -U -w "$work/w.pcap" 'ip proto 253'
+bg_in_ns "$ns_w" "$work/tcpdump.log" tcpdump -Z root -i wb -U -B 65536 -s 2048 -w "$work/w.pcap" 'ip proto 253'
 tcpdump_pid=$!
 for _ in $(seq 100); do grep -q "listening" "$work/tcpdump.log" 2>/dev/null && break; sleep 0.05; done
 

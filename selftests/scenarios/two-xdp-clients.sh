@@ -24,6 +24,9 @@ sent=0
 for q in 0 1; do
   st_client_check "client$q"
   st_expect_eq "$ST_RPCS" 600 "client $q: RPCs echoed with 32 outstanding, 0 failed, 0 mismatched"
+done
+for q in 0 1; do st_stop "server$q" || st_fail "server $q exited with an error"; done
+for q in 0 1; do
   st_expect_eq "$(cat "$ST_WORK/server$q.count")" 601 "server $q answered each request once (+1)"
   ! grep -q "AF_XDP unavailable" "$ST_WORK/client$q.log" "$ST_WORK/server$q.log" ||
     st_fail "pair $q did not get AF_XDP"
