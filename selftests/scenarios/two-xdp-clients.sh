@@ -39,7 +39,12 @@ for h in a b; do
   done
 done
 st_ok "smtd on A and on B handed out AF_XDP sockets on queues 0 and 1"
-st_expect_eq "$(st_xdp_stat b redirect_xsk)" "$sent" \
-  "XDP on B redirected every packet of both clients to their servers' sockets"
+# 64 outstanding RPCs overrun W's queues now and then (the engines resend),
+# so not every packet sent arrives; every one that arrives is redirected.
+redirected="$(st_xdp_stat b redirect_xsk)"
+((redirected <= sent && redirected * 100 >= sent * 99)) ||
+  st_fail "XDP on B redirected $redirected of the $sent packets both clients sent"
+st_ok "XDP on B redirected $redirected of the $sent packets both clients sent (the rest lost on W)"
+st_expect_eq "$(st_xdp_stat b pass_stack)" 0 "XDP on B: pass_stack"
 st_expect_eq "$(st_xdp_stat b drop_wrong_queue)" 0 "XDP on B: drop_wrong_queue"
 st_expect_eq "$(st_xdp_stat a drop_wrong_queue)" 0 "XDP on A: drop_wrong_queue"
