@@ -360,45 +360,54 @@ Status detach_xdp(const std::string& pin_root, int ifindex) {
   return {};
 }
 
-Result<XdpStats> read_xdp_stats(const XdpAttachment& att) {
-  const std::string path = att.pin_dir + "/" + SMT_MAP_XDP_STATS;
+namespace {
+
+// One key of a pinned per-CPU map of __u64 counters, summed over the CPUs;
+// 0 for a missing key when `missing_is_zero`.
+Result<uint64_t> sum_percpu(int fd, const std::string& path, const void* key,
+                            bool missing_is_zero) {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return make_error(-cpus, "cannot count the possible CPUs");
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+  if (bpf_map_lookup_elem(fd, key, per_cpu.data()) != 0) {
+    int err = errno;
+    if (err == ENOENT && missing_is_zero) return uint64_t{0};
+    return make_error(err, "cannot read " + path + ": " + strerr(err));
+  }
+  uint64_t sum = 0;
+  for (uint64_t v : per_cpu) sum += v;
+  return sum;
+}
+
+Result<UniqueFd> open_pinned(const std::string& path) {
   UniqueFd fd(bpf_obj_get(path.c_str()));
   if (!fd) {
     int err = errno;
     return make_error(err, "cannot open " + path + ": " + strerr(err));
   }
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return make_error(-cpus, "cannot count the possible CPUs");
-  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+  return fd;
+}
+
+}  // namespace
+
+Result<XdpStats> read_xdp_stats(const XdpAttachment& att) {
+  const std::string path = att.pin_dir + "/" + SMT_MAP_XDP_STATS;
+  auto fd = open_pinned(path);
+  if (!fd) return fd.error();
   XdpStats sum{};
   for (uint32_t k = 0; k < SMT_XDP_STAT_COUNT; ++k) {
-    if (bpf_map_lookup_elem(fd.get(), &k, per_cpu.data()) != 0) {
-      int err = errno;
-      return make_error(err, "cannot read " + path + "[" + std::to_string(k) + "]: " + strerr(err));
-    }
-    for (uint64_t v : per_cpu) sum[k] += v;
+    auto v = sum_percpu(fd->get(), path, &k, false);
+    if (!v) return v.error();
+    sum[k] = *v;
   }
   return sum;
 }
 
 Result<uint64_t> read_session_mac_failures(const XdpAttachment& att, const smt_session_key& key) {
   const std::string path = att.pin_dir + "/" + SMT_MAP_SESSION_MAC_FAIL;
-  UniqueFd fd(bpf_obj_get(path.c_str()));
-  if (!fd) {
-    int err = errno;
-    return make_error(err, "cannot open " + path + ": " + strerr(err));
-  }
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return make_error(-cpus, "cannot count the possible CPUs");
-  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
-  if (bpf_map_lookup_elem(fd.get(), &key, per_cpu.data()) != 0) {
-    int err = errno;
-    if (err == ENOENT) return uint64_t{0};
-    return make_error(err, "cannot read " + path + ": " + strerr(err));
-  }
-  uint64_t sum = 0;
-  for (uint64_t v : per_cpu) sum += v;
-  return sum;
+  auto fd = open_pinned(path);
+  if (!fd) return fd.error();
+  return sum_percpu(fd->get(), path, &key, true);
 }
 
 }  // namespace smt::loader

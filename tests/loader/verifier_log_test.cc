@@ -19,15 +19,20 @@
 namespace smt::loader {
 namespace {
 
-TEST(VerifierLog, RejectedProgramFailsWithItsLogSavedToTheNamedFile) {
-  SMT_REQUIRE_OR_SKIP(::geteuid() == 0, "loading BPF programs needs root");
-  std::vector<char> log = verifier_log_buffer();
+// The test object, opened with `log` as its kernel log buffer.
+verifier_reject_bpf* open_with_log(std::vector<char>& log) {
   struct bpf_object_open_opts oo;
   std::memset(&oo, 0, sizeof oo);
   oo.sz = sizeof oo;
   oo.kernel_log_buf = log.data();
   oo.kernel_log_size = log.size();
-  struct verifier_reject_bpf* skel = verifier_reject_bpf__open_opts(&oo);
+  return verifier_reject_bpf__open_opts(&oo);
+}
+
+TEST(VerifierLog, RejectedProgramFailsWithItsLogSavedToTheNamedFile) {
+  SMT_REQUIRE_OR_SKIP(::geteuid() == 0, "loading BPF programs needs root");
+  std::vector<char> log = verifier_log_buffer();
+  struct verifier_reject_bpf* skel = open_with_log(log);
   ASSERT_NE(skel, nullptr) << std::strerror(errno);
   char path[] = "/tmp/smt-verifier-log-XXXXXX";
   int fd = ::mkstemp(path);
@@ -53,12 +58,7 @@ TEST(VerifierLog, RejectedProgramFailsWithItsLogSavedToTheNamedFile) {
 TEST(VerifierLog, UnwritableLogPathIsReportedNotHidden) {
   SMT_REQUIRE_OR_SKIP(::geteuid() == 0, "loading BPF programs needs root");
   std::vector<char> log = verifier_log_buffer();
-  struct bpf_object_open_opts oo;
-  std::memset(&oo, 0, sizeof oo);
-  oo.sz = sizeof oo;
-  oo.kernel_log_buf = log.data();
-  oo.kernel_log_size = log.size();
-  struct verifier_reject_bpf* skel = verifier_reject_bpf__open_opts(&oo);
+  struct verifier_reject_bpf* skel = open_with_log(log);
   ASSERT_NE(skel, nullptr);
   Status st = load_with_verifier_log(skel->obj, log, "the test program", "/nonexistent/dir/log");
   verifier_reject_bpf__destroy(skel);
