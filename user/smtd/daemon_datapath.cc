@@ -152,6 +152,12 @@ std::string Daemon::make_xsk(App* app, uint32_t queue) {
   c.mode = link::XskBindMode::kAuto;
   c.xsks_map_fd = map.get();
   auto x = link::create_xsk_socket(c);
+  // No live application holds the queue (checked above), so a busy queue is
+  // a socket that just closed: the kernel releases its queue a moment later.
+  for (int i = 0; i < 25 && !x && x.error().code == EBUSY; ++i) {
+    ::usleep(20'000);
+    x = link::create_xsk_socket(c);
+  }
   if (!x) return x.error().message;
   app->xsk = std::move(x->socket);
   app->xsk_umem = std::move(x->umem);
@@ -340,7 +346,10 @@ void Daemon::app_datapath(App* app, const smtd_app_datapath_req& req, std::vecto
     r.families = families;
     send_app(app->id, &r, sizeof r);
     log_info(who + " presented its " + std::to_string(update.size()) +
-             " datapath sockets again (owner id " + std::to_string(app->id) + ")");
+             " datapath sockets again" +
+             (app->xsk ? " and its AF_XDP socket on queue " + std::to_string(app->xsk_queue)
+                       : std::string()) +
+             " (owner id " + std::to_string(app->id) + ")");
     return;
   }
 
