@@ -101,7 +101,7 @@ Result<RunResult> run_smt_client(const ClientOptions& o) {
   const auto req = make_request(Op::kEcho, o.size, o.size);
   const auto bg_req = make_request(Op::kEcho, o.background_size, 64);
   const auto cpu_req = make_request(Op::kCpu, kRequestHeaderLen, 0);
-  const uint64_t total = o.warmup + o.count;
+  uint64_t total = o.warmup + o.count;  // re-set when measuring starts
   uint64_t issued = 0, done = 0, bg_outstanding = 0;
   uint64_t deferred = 0;  // sends refused with EAGAIN (replay window full), retried later
 
@@ -159,6 +159,7 @@ Result<RunResult> run_smt_client(const ClientOptions& o) {
     cpu_start = process_cpu_us();
     t_start = Clock::now();
     measuring = true;
+    total = done + o.count;
     return {};
   };
   if (o.warmup == 0) {
@@ -219,6 +220,7 @@ Result<RunResult> run_smt_client(const ClientOptions& o) {
     if (want_start && done == issued) {
       want_start = false;
       if (auto s2 = start_measuring(); !s2.ok()) return s2.error();
+      if (auto s2 = issue_bg(); !s2.ok()) return s2.error();
       if (auto s3 = issue(conc); !s3.ok()) return s3.error();
     }
   }

@@ -31,6 +31,8 @@ Status common_ctx_setup(SSL_CTX* ctx) {
     return ssl_error("TLS 1.3 / AES-128-GCM set-up");
   }
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // A peer that closes without close_notify is a peer that left, not an attack here.
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   return {};
 }
 

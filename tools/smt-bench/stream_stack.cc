@@ -180,9 +180,15 @@ class StreamClient {
     const int wait_ms = o_.common.wait == Wait::kPoll ? 0 : o_.common.timeout_ms;
     const int n = epoll_wait(ep_.get(), events, 64, wait_ms);
     if (n < 0 && errno != EINTR) return sys_error("epoll_wait");
-    if (n == 0 && o_.common.wait == Wait::kBlock) {
+    if (n > 0) {
+      idle_polls_ = 0;
+    } else if (o_.common.wait == Wait::kBlock ||
+               (++idle_polls_ % 4096 == 0 &&
+                Clock::now() - last_event_ > std::chrono::milliseconds(o_.common.timeout_ms))) {
       return make_error(ETIMEDOUT, "no response within the timeout");
     }
+    if (n > 0 && o_.common.wait == Wait::kPoll) last_event_ = Clock::now();
+    if (n == 0 && idle_polls_ == 1) last_event_ = Clock::now();
     for (int i = 0; i < n; ++i) {
       const uint32_t k = events[i].data.u32;
       if (auto st = conns_[k]->flush(); !st.ok()) return st;
@@ -197,23 +203,6 @@ class StreamClient {
     return {};
   }
 
-  /// One Op::kCpu round trip on connection 0 (after whatever is queued there).
-  Result<ServerUsage> server_usage() {
-    const auto req = make_request(Op::kCpu, kRequestHeaderLen, 0);
-    if (auto st = send(0, req, Kind::kControl); !st.ok()) return st.error();
-    std::optional<Result<ServerUsage>> got;
-    const auto deadline = Clock::now() + std::chrono::milliseconds(o_.common.timeout_ms);
-    while (!got) {
-      if (Clock::now() > deadline) return make_error(ETIMEDOUT, "no usage reply");
-      auto st = poll_once([&](uint32_t, const Pending& p, std::span<const uint8_t> msg) -> Status {
-        if (p.kind == Kind::kControl) got = parse_usage(msg);
-        return {};
-      });
-      if (!st.ok()) return st.error();
-    }
-    return *got;
-  }
-
   size_t size() const { return conns_.size(); }
 
  private:
@@ -222,6 +211,8 @@ class StreamClient {
   UniqueFd ep_;
   std::vector<std::unique_ptr<StreamConn>> conns_;
   std::vector<std::deque<Pending>> pending_;
+  uint64_t idle_polls_ = 0;     // poll mode: empty polls in a row
+  Clock::time_point last_event_;  // poll mode: when the idle streak began
 };
 
 }  // namespace
@@ -255,18 +246,34 @@ Result<RunResult> run_stream_client(const ClientOptions& o) {
 
   const auto req = make_request(Op::kEcho, o.size, o.size);
   const auto bg_req = make_request(Op::kEcho, o.background_size, 64);
-  const uint64_t total = o.warmup + o.count;
+  uint64_t total = o.warmup + o.count;  // re-set when measuring starts
   uint64_t issued = 0, done = 0, bg_outstanding = 0;
+  // One Op::kCpu round trip on connection 0 (after whatever is queued there).
+  auto server_usage = [&]() -> Result<ServerUsage> {
+    const auto cpu_req = make_request(Op::kCpu, kRequestHeaderLen, 0);
+    if (auto st = c.send(0, cpu_req, Kind::kControl); !st.ok()) return st.error();
+    std::optional<Result<ServerUsage>> got;
+    while (!got) {
+      auto st = c.poll_once([&](uint32_t, const Pending& p, std::span<const uint8_t> msg) {
+        if (p.kind == Kind::kControl) got = parse_usage(msg);
+        if (p.kind == Kind::kBackground) --bg_outstanding;
+        return Status{};
+      });
+      if (!st.ok()) return st.error();
+    }
+    return *got;
+  };
   Clock::time_point t_start, t_end;
   uint64_t cpu_start = 0, cpu_end = 0;
   bool measuring = false;
   auto start_measuring = [&]() -> Status {
-    auto u = c.server_usage();
+    auto u = server_usage();
     if (!u.ok()) return u.error();
     r.server_before = *u;
     cpu_start = process_cpu_us();
     t_start = Clock::now();
     measuring = true;
+    total = done + o.count;
     return {};
   };
   if (o.warmup == 0) {
@@ -318,6 +325,7 @@ Result<RunResult> run_stream_client(const ClientOptions& o) {
     if (want_start && done == issued) {
       want_start = false;
       if (auto s2 = start_measuring(); !s2.ok()) return s2.error();
+      if (auto s2 = issue_bg(); !s2.ok()) return s2.error();
       for (uint32_t i = 0; i < std::max<uint32_t>(o.concurrency, 1) && issued < total; ++i) {
         if (auto s3 = c.send(i % nconn, req, Kind::kMeasured); !s3.ok()) return s3.error();
         ++issued;
@@ -326,7 +334,7 @@ Result<RunResult> run_stream_client(const ClientOptions& o) {
   }
   r.seconds = std::chrono::duration<double>(t_end - t_start).count();
   r.client_cpu_us = cpu_end - cpu_start;
-  auto u = c.server_usage();
+  auto u = server_usage();
   if (!u.ok()) return u.error();
   r.server_after = *u;
   return r;
