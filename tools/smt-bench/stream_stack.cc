@@ -203,7 +203,17 @@ class StreamClient {
     return {};
   }
 
-  size_t size() const { return conns_.size(); }
+  /// The connection with the fewest responses outstanding, as a pool hands
+  /// out an idle connection (ties: the one after the last chosen).
+  uint32_t least_loaded() {
+    uint32_t best = next_;
+    for (uint32_t i = 0; i < conns_.size(); ++i) {
+      const uint32_t k = (next_ + i) % conns_.size();
+      if (pending_[k].size() < pending_[best].size()) best = k;
+    }
+    next_ = (best + 1) % conns_.size();
+    return best;
+  }
 
  private:
   const ClientOptions& o_;
@@ -211,6 +221,7 @@ class StreamClient {
   UniqueFd ep_;
   std::vector<std::unique_ptr<StreamConn>> conns_;
   std::vector<std::deque<Pending>> pending_;
+  uint32_t next_ = 0;
   uint64_t idle_polls_ = 0;     // poll mode: empty polls in a row
   Clock::time_point last_event_;  // poll mode: when the idle streak began
 };
@@ -288,12 +299,12 @@ Result<RunResult> run_stream_client(const ClientOptions& o) {
   };
   if (auto st = issue_bg(); !st.ok()) return st.error();
   for (uint32_t i = 0; i < std::max<uint32_t>(o.concurrency, 1) && issued < total; ++i) {
-    if (auto st = c.send(i % nconn, req, Kind::kMeasured); !st.ok()) return st.error();
+    if (auto st = c.send(c.least_loaded(), req, Kind::kMeasured); !st.ok()) return st.error();
     ++issued;
   }
   bool want_start = false;
   while (done < total || bg_outstanding > 0) {
-    auto st = c.poll_once([&](uint32_t k, const Pending& p, std::span<const uint8_t> msg) -> Status {
+    auto st = c.poll_once([&](uint32_t, const Pending& p, std::span<const uint8_t> msg) -> Status {
       if (p.kind == Kind::kBackground) {
         --bg_outstanding;
         if (measuring) ++r.background_messages;
@@ -315,7 +326,7 @@ Result<RunResult> run_stream_client(const ClientOptions& o) {
       if (done == o.warmup && !measuring) want_start = true;
       if (issued < total && !want_start) {
         ++issued;
-        return c.send(k, req, Kind::kMeasured);
+        return c.send(c.least_loaded(), req, Kind::kMeasured);
       }
       return {};
     });
@@ -327,7 +338,7 @@ Result<RunResult> run_stream_client(const ClientOptions& o) {
       if (auto s2 = start_measuring(); !s2.ok()) return s2.error();
       if (auto s2 = issue_bg(); !s2.ok()) return s2.error();
       for (uint32_t i = 0; i < std::max<uint32_t>(o.concurrency, 1) && issued < total; ++i) {
-        if (auto s3 = c.send(i % nconn, req, Kind::kMeasured); !s3.ok()) return s3.error();
+        if (auto s3 = c.send(c.least_loaded(), req, Kind::kMeasured); !s3.ok()) return s3.error();
         ++issued;
       }
     }
