@@ -120,8 +120,10 @@ ephemeral = yes
 trusted = yes
 EOF
   in_ns "$(ns x $h)" "$smtctl" --pin-root "$pins/$h" attach "${h}0" >"$work/smtctl-$h.log"
-  in_ns "$(ns x $h)" "$smtd" --foreground --config "$work/$h.conf" --state-dir "$pins/$h" \
-    --socket "$work/$h.sock" >"$work/smtd-$h.log" 2>&1 &
+  # A simple command in the background, not the in_ns function: nsenter
+  # execs the program, so $! is its pid and kill reaches it.
+  nsenter --net="/run/netns/$(ns x $h)" -- "$smtd" --foreground --config "$work/$h.conf" \
+    --state-dir "$pins/$h" --socket "$work/$h.sock" >"$work/smtd-$h.log" 2>&1 &
   pids+=($!)
 done
 for h in a b; do
@@ -155,8 +157,8 @@ server_pid=""
 start_server() {
   local st="$1" cpu="$2" wait="$3" log="$work/server-$1-$2-$3.log"
   # shellcheck disable=SC2046
-  in_ns "$(ns "${topo_of[$st]}" b)" "$bench" server $(stack_args "$st" server) --port 5001 \
-    --cpu "$cpu" --wait "$wait" >"$log" 2>&1 &
+  nsenter --net="/run/netns/$(ns "${topo_of[$st]}" b)" -- "$bench" server \
+    $(stack_args "$st" server) --port 5001 --cpu "$cpu" --wait "$wait" >"$log" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
   for _ in $(seq 100); do grep -q ready "$log" && return 0; sleep 0.05; done
@@ -232,13 +234,15 @@ for st in smt-xdp tcp tls; do
 done
 
 echo "bench: sockperf calibration of the TCP path (topology k, same placement as cross-vcpu-block)"
-in_ns "$(ns k b)" taskset -c 1 sockperf server --tcp -i 10.96.2.1 -p 11111 >"$work/sockperf-server.log" 2>&1 &
+nsenter --net="/run/netns/$(ns k b)" -- taskset -c 1 sockperf server --tcp -i 10.96.2.1 -p 11111 >"$work/sockperf-server.log" 2>&1 &
 sp_pid=$!
 pids+=("$sp_pid")
 sleep 0.5
 in_ns "$(ns k a)" taskset -c 0 sockperf ping-pong --tcp -i 10.96.2.1 -p 11111 -m 64 -t 3 \
   --full-rtt >"$out/sockperf.txt" 2>&1 || echo "sockperf failed (see sockperf.txt)" >>"$out/notes.txt"
-kill "$sp_pid" 2>/dev/null || true
+kill -INT "$sp_pid" 2>/dev/null || true
+sleep 0.2
+kill -KILL "$sp_pid" 2>/dev/null || true
 wait "$sp_pid" 2>/dev/null || true
 
 if [[ "${SMT_BENCH_SKIP_CRYPTO:-0}" != 1 ]]; then

@@ -153,8 +153,9 @@ Status StreamConn::flush() {
   return {};
 }
 
-Status StreamConn::receive(const std::function<Status(std::span<const uint8_t>)>& on_msg) {
-  for (;;) {
+Status StreamConn::receive(const std::function<Status(std::span<const uint8_t>)>& on_msg,
+                           size_t budget) {
+  for (size_t got = 0; got < budget;) {
     // Room for at least 64 KiB, or for the rest of the frame being assembled.
     size_t want = 64 * 1024;
     if (in_len_ >= kFrameHeaderLen) {
@@ -167,6 +168,7 @@ Status StreamConn::receive(const std::function<Status(std::span<const uint8_t>)>
     if (!n.ok()) return n.error();
     if (*n == 0) return {};
     in_len_ += *n;
+    got += *n;
     size_t off = 0;
     while (in_len_ - off >= kFrameHeaderLen) {
       auto len = parse_frame_len(std::span<const uint8_t, kFrameHeaderLen>(&in_[off], 4));
@@ -180,6 +182,7 @@ Status StreamConn::receive(const std::function<Status(std::span<const uint8_t>)>
       in_len_ -= off;
     }
   }
+  return {};
 }
 
 }  // namespace smt::bench

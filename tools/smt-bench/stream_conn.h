@@ -44,9 +44,12 @@ class StreamConn {
   Status flush();
   bool has_pending_output() const { return out_off_ < out_.size(); }
 
-  /// Reads until the socket would block and hands every complete frame's
-  /// payload to `on_msg` in order. ECONNRESET when the peer closed.
-  Status receive(const std::function<Status(std::span<const uint8_t>)>& on_msg);
+  /// Reads until the socket would block, or `budget` bytes were read, and
+  /// hands every complete frame's payload to `on_msg` in order. ECONNRESET
+  /// when the peer closed. A server passes a budget so that one streaming
+  /// connection cannot starve the others its thread serves.
+  Status receive(const std::function<Status(std::span<const uint8_t>)>& on_msg,
+                 size_t budget = SIZE_MAX);
 
  private:
   // >0: bytes moved; 0: would block; error: the connection failed.

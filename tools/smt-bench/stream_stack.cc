@@ -56,6 +56,9 @@ Status handle_request(ServerShared& s, StreamConn& c, std::span<const uint8_t> m
   return c.send_frame({filler.data(), h->reply_len});
 }
 
+// Bytes one connection may read per wake-up before the others get a turn.
+constexpr size_t kReadBudget = 256 * 1024;
+
 void server_thread(ServerShared& s, int index) {
   const auto& o = s.o;
   UniqueFd lfd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -104,18 +107,32 @@ void server_thread(ServerShared& s, int index) {
         const int fd = cfd.get();
         conns.push_back(std::make_unique<StreamConn>(std::move(cfd), std::move(ssl)));
         epoll_event cev{};
-        cev.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP;
+        // Level-triggered input: receive() stops after its budget and the
+        // next epoll_wait comes back for the rest (TLS holds no read-ahead).
+        cev.events = EPOLLIN | EPOLLRDHUP;
         cev.data.ptr = conns.back().get();
         epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &cev);
         continue;
       }
       auto* c = static_cast<StreamConn*>(events[i].data.ptr);
+      const bool was_pending = c->has_pending_output();
       Status st = c->flush();
       if (st.ok()) {
         st = c->receive(
-            [&](std::span<const uint8_t> msg) { return handle_request(s, *c, msg, filler); });
+            [&](std::span<const uint8_t> msg) { return handle_request(s, *c, msg, filler); },
+            kReadBudget);
       }
-      if (!st.ok()) drop(c, st.error());
+      if (!st.ok()) {
+        drop(c, st.error());
+        continue;
+      }
+      // Ask for EPOLLOUT only while replies wait for room in the socket.
+      if (c->has_pending_output() != was_pending) {
+        epoll_event mev{};
+        mev.events = EPOLLIN | EPOLLRDHUP | (c->has_pending_output() ? EPOLLOUT : 0u);
+        mev.data.ptr = c;
+        epoll_ctl(ep.get(), EPOLL_CTL_MOD, c->fd(), &mev);
+      }
     }
   }
 }
