@@ -161,7 +161,7 @@ start_server() {
     $(stack_args "$st" server) --port 5001 --cpu "$cpu" --wait "$wait" >"$log" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
-  for _ in $(seq 100); do grep -q ready "$log" && return 0; sleep 0.05; done
+  for _ in $(seq 100); do grep -q ready "$log" 2>/dev/null && return 0; sleep 0.05; done
   echo "bench: $st server did not start:" >&2
   cat "$log" >&2
   exit 1
