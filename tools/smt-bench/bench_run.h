@@ -1,0 +1,71 @@
+// One smt-bench run: its options (client and server), what the client
+// collects while it runs, and the JSON line that reports it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bench_protocol.h"
+
+namespace smt::bench {
+
+enum class Stack { kSmt, kTcp, kTls };
+enum class Wait { kBlock, kPoll };
+
+const char* stack_name(Stack s);
+const char* wait_name(Wait w);
+
+/// Options both sides share.
+struct CommonOptions {
+  Stack stack = Stack::kTcp;
+  Wait wait = Wait::kBlock;
+  int cpu = -1;                  ///< pin the whole process to this vCPU; -1: no pinning
+  uint16_t port = 5001;          ///< TCP port, or SMT port
+  std::string smtd;              ///< SMT: smtd's unix socket
+  std::string datapath = "auto"; ///< SMT: auto (AF_XDP when offered) or raw
+  int timeout_ms = 10000;        ///< give up after this long without progress
+};
+
+struct ServerOptions {
+  CommonOptions common;
+  int threads = 0;               ///< worker threads; 0: one per vCPU the process may use
+  std::string cert, key;         ///< TLS: the server's certificate and key (PEM)
+};
+
+struct ClientOptions {
+  CommonOptions common;
+  std::string host;              ///< the server's address
+  uint32_t size = 64;            ///< measured request and response size, bytes
+  uint64_t count = 1000;         ///< measured RPCs
+  uint64_t warmup = 100;         ///< RPCs before measuring
+  uint32_t concurrency = 1;      ///< measured RPCs outstanding at any time
+  uint32_t connections = 0;      ///< TCP/TLS: connections the RPCs spread over; 0: = concurrency
+  bool background = false;       ///< stream 1 MiB messages alongside the measured RPCs
+  uint32_t background_size = 1 << 20;
+  uint32_t background_outstanding = 2;
+  std::string ca;                ///< TLS: the CA that signed the server's certificate
+  std::string tls_name;          ///< TLS: the name the server's certificate must carry
+  std::string label;             ///< free text copied into the JSON (e.g. "same-vcpu")
+};
+
+/// What the client gathered during the measured part of a run.
+struct RunResult {
+  std::vector<double> rtt_us;     ///< one per measured RPC that succeeded
+  double seconds = 0;             ///< wall time of the measured part
+  uint64_t client_cpu_us = 0;     ///< the client process's CPU time during it
+  ServerUsage server_before, server_after;
+  uint64_t client_ran_on = 0;     ///< vCPUs the client's thread completed RPCs on
+  uint64_t failures = 0;
+  uint64_t background_messages = 0;
+  uint32_t connections = 0;       ///< TCP/TLS connections used (SMT: 0)
+  std::string datapath;           ///< SMT: the datapath libsmt reported; else "kernel"
+};
+
+/// The request a client sends: header then filler bytes, `size` in all.
+std::vector<uint8_t> make_request(Op op, uint32_t size, uint32_t reply_len);
+
+/// The run as one JSON object on one line.
+std::string run_json(const ClientOptions& o, RunResult& r);
+
+}  // namespace smt::bench
