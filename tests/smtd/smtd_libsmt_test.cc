@@ -635,5 +635,47 @@ TEST_F(LibsmtOverSmtdTest, SessionWithTwoToTheThirtyTwoTagFailuresIsClosedOnBoth
   EXPECT_EQ(stats(*cli).sessions_opened, 2u);
 }
 
+
+// A connection that got an AF_XDP socket and then asks DATAPATH for raw
+// sockets only (libsmt does, when it cannot map the AF_XDP socket) gives the
+// socket back: smtd moves its sessions to the raw socket (no AF_XDP flag, so
+// XDP passes their packets to the stack) and the queue is free again.
+TEST_F(LibsmtOverSmtdTest, AConnectionThatGivesBackItsAfXdpSocketHasItsSessionsMovedToTheRawSocket) {
+  start(true);
+  start(false);
+  std::string out;
+  ASSERT_EQ(smtctl(false, "attach " + ns_.dev_b, &out), 0) << out;
+  auto cb = SmtdClient::connect(sock_path(false));
+  ASSERT_TRUE(cb.ok()) << cb.error().message;
+  ASSERT_EQ(cb->lease(kServerPort).value(), kServerPort);
+  auto g = cb->datapath();
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  ASSERT_EQ(g->kind, static_cast<uint32_t>(SMTD_DATAPATH_AF_XDP)) << g->note;
+  auto ca = SmtdClient::connect(sock_path(true));
+  ASSERT_TRUE(ca.ok()) << ca.error().message;
+  ASSERT_EQ(ca->lease(40000).value(), 40000);
+  auto opened = ca->open(parse_addr(ns_.addr_b).value(), kServerPort, 40000);
+  ASSERT_TRUE(opened.ok()) << opened.error().message << b_.log();
+  smt_session_value v;
+  ASSERT_TRUE(map_entry(false, kServerPort, 40000, &v));
+  EXPECT_NE(v.flags & SMT_SESSION_F_AF_XDP, 0) << "the holder is on AF_XDP";
+
+  auto raw = cb->datapath(0, 0, /*raw_only=*/true);
+  ASSERT_TRUE(raw.ok()) << raw.error().message;
+  EXPECT_EQ(raw->kind, static_cast<uint32_t>(SMTD_DATAPATH_RAW));
+  EXPECT_TRUE(b_.wait_log("gave back its AF_XDP socket on queue 0", 2000)) << b_.log();
+  ASSERT_TRUE(map_entry(false, kServerPort, 40000, &v));
+  EXPECT_EQ(v.flags & SMT_SESSION_F_AF_XDP, 0) << "the session still points XDP at AF_XDP";
+
+  // The queue is free again once our copies of the socket are closed.
+  g->xsk.reset();
+  g->xsk_umem.reset();
+  auto other = SmtdClient::connect(sock_path(false));
+  ASSERT_TRUE(other.ok());
+  auto g2 = other->datapath();
+  ASSERT_TRUE(g2.ok()) << g2.error().message;
+  EXPECT_EQ(g2->kind, static_cast<uint32_t>(SMTD_DATAPATH_AF_XDP)) << g2->note;
+}
+
 }  // namespace
 }  // namespace smt::smtd::test

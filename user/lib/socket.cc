@@ -430,7 +430,22 @@ smt::Result<SmtdDatapath> smtd_datapath_link(smt::smtd::SmtdClient& client,
   xc.mtu = rc.mtu;
   xc.fallback = raw->get();
   auto xsk = smt::link::XskLink::open(std::move(xc));
-  if (!xsk.ok()) return xsk.error();
+  if (!xsk.ok()) {
+    // Give the AF_XDP socket back (smtd then installs this connection's
+    // sessions for the raw socket) and carry on over smtd's raw socket.
+    auto back = client.datapath(families, 0, /*raw_only=*/true);
+    if (!back.ok()) return back.error();
+    static std::once_flag said;
+    std::call_once(said, [&] {
+      std::fprintf(stderr,
+                   "smt: AF_XDP unavailable (mapping the AF_XDP socket smtd handed over failed: "
+                   "%s); using smtd's raw socket\n",
+                   xsk.error().message.c_str());
+    });
+    out.fds.erase(out.fds.begin());  // the AF_XDP socket, closed with `xsk`
+    out.link = std::move(*raw);
+    return out;
+  }
   out.fallback = std::move(*raw);
   out.link = std::move(*xsk);
   out.queue = x.queue;

@@ -185,6 +185,9 @@ class Daemon {
   /// previous smtd's applications had adopt_grace to present their sockets.
   void sweep_raw_owners();
   void release_datapath(App& app);
+  /// Takes the app's AF_XDP socket out of xsks_map, closes smtd's copies and
+  /// installs its sessions for the raw socket.
+  void release_xsk(App& app);
   /// An AF_XDP socket for `app` on `queue` of the interface carrying smtd's
   /// address, in that interface's xsks_map; "" on success, else why not.
   std::string make_xsk(App* app, uint32_t queue);

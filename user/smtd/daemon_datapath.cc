@@ -4,6 +4,7 @@
 // CAP_NET_RAW; and the cgroup setsockopt guard that keeps untrusted holders
 // from switching them to IP_HDRINCL.
 #include <bpf/bpf.h>
+#include <openssl/crypto.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -171,21 +172,34 @@ std::string Daemon::make_xsk(App* app, uint32_t queue) {
   return "";
 }
 
-void Daemon::release_datapath(App& app) {
-  if (app.xsk) {
-    // The map holds the socket alive: take it out, unless another socket
-    // took the queue meanwhile (a re-presenting holder after a restart).
-    UniqueFd map(bpf_obj_get(xsks_map_pin(maps_->pin_root(), app.xsk_ifindex).c_str()));
-    uint32_t key = app.xsk_queue;
-    bool other = false;
-    for (const auto& [id, a] : apps_) {
-      other = other || (&a != &app && a.xsk && a.xsk_ifindex == app.xsk_ifindex &&
-                        a.xsk_queue == app.xsk_queue);
-    }
-    if (map && !other) (void)bpf_map_delete_elem(map.get(), &key);
-    app.xsk.reset();
-    app.xsk_umem.reset();
+void Daemon::release_xsk(App& app) {
+  if (!app.xsk) return;
+  // The map holds the socket alive: take it out, unless another socket
+  // took the queue meanwhile (a re-presenting holder after a restart).
+  UniqueFd map(bpf_obj_get(xsks_map_pin(maps_->pin_root(), app.xsk_ifindex).c_str()));
+  uint32_t key = app.xsk_queue;
+  bool other = false;
+  for (const auto& [id, a] : apps_) {
+    other = other || (&a != &app && a.xsk && a.xsk_ifindex == app.xsk_ifindex &&
+                      a.xsk_queue == app.xsk_queue);
   }
+  if (map && !other) (void)bpf_map_delete_elem(map.get(), &key);
+  app.xsk.reset();
+  app.xsk_umem.reset();
+  // Its sessions receive through the raw socket from now on.
+  for (const auto& [n, s] : sessions_) {
+    if (s.owner != app.id) continue;
+    const smt_session_key k = map_key(cfg_.address, n);
+    auto v = maps_->get_session(k);
+    if (!v) continue;
+    v->flags &= static_cast<uint8_t>(~SMT_SESSION_F_AF_XDP);
+    if (Status st = maps_->put_session(k, *v); !st) log_error(st.error().message);
+    OPENSSL_cleanse(&*v, sizeof *v);
+  }
+}
+
+void Daemon::release_datapath(App& app) {
+  release_xsk(app);
   if (raw_filter_) {
     for (uint64_t c : app.datapath_cookies) {
       if (Status st = raw_filter_->delete_owner(c); !st) log_error(st.error().message);
@@ -416,6 +430,12 @@ void Daemon::app_datapath(App* app, const smtd_app_datapath_req& req, std::vecto
     } else {
       std::snprintf(r.note, sizeof r.note, "%s", why.c_str());
     }
+  } else if (app->xsk) {
+    // Raw only after all (the application could not map its AF_XDP socket):
+    // give the queue back and move its sessions to the raw socket.
+    log_info(who + " gave back its AF_XDP socket on queue " + std::to_string(app->xsk_queue) +
+             "; it uses its raw socket");
+    release_xsk(*app);
   }
   for (const UniqueFd& fd : app->datapath) out.push_back(fd.get());
   r.families = app->datapath_families;
