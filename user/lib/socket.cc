@@ -374,6 +374,15 @@ struct SmtdDatapath {
   uint32_t queue = 0;
 };
 
+// The one line per process saying why this process runs on smtd's raw
+// socket instead of AF_XDP.
+void say_no_af_xdp(const std::string& why) {
+  static std::once_flag said;
+  std::call_once(said, [&] {
+    std::fprintf(stderr, "smt: AF_XDP unavailable (%s); using smtd's raw socket\n", why.c_str());
+  });
+}
+
 smt::Result<SmtdDatapath> smtd_datapath_link(smt::smtd::SmtdClient& client,
                                              smt::link::RawLinkConfig rc, unsigned families,
                                              const smt_socket_opts& opts) {
@@ -405,13 +414,7 @@ smt::Result<SmtdDatapath> smtd_datapath_link(smt::smtd::SmtdClient& client,
   auto raw = smt::link::RawLink::adopt(rc, std::move(grant->raw_v4), std::move(grant->raw_v6));
   if (!raw.ok()) return raw.error();
   if (grant->kind != SMTD_DATAPATH_AF_XDP) {
-    if (!raw_only && !grant->note.empty()) {
-      static std::once_flag said;
-      std::call_once(said, [&] {
-        std::fprintf(stderr, "smt: AF_XDP unavailable (%s); using smtd's raw socket\n",
-                     grant->note.c_str());
-      });
-    }
+    if (!raw_only && !grant->note.empty()) say_no_af_xdp(grant->note);
     out.link = std::move(*raw);
     return out;
   }
@@ -435,13 +438,8 @@ smt::Result<SmtdDatapath> smtd_datapath_link(smt::smtd::SmtdClient& client,
     // sessions for the raw socket) and carry on over smtd's raw socket.
     auto back = client.datapath(families, 0, /*raw_only=*/true);
     if (!back.ok()) return back.error();
-    static std::once_flag said;
-    std::call_once(said, [&] {
-      std::fprintf(stderr,
-                   "smt: AF_XDP unavailable (mapping the AF_XDP socket smtd handed over failed: "
-                   "%s); using smtd's raw socket\n",
-                   xsk.error().message.c_str());
-    });
+    say_no_af_xdp("mapping the AF_XDP socket smtd handed over failed: " +
+                  xsk.error().message);
     out.fds.erase(out.fds.begin());  // the AF_XDP socket, closed with `xsk`
     out.link = std::move(*raw);
     return out;
