@@ -400,6 +400,7 @@ t = min(int(float(sys.argv[1]) / 100 * 2**32), 2**32 - 1)
 print(" ".join(str(b) for b in t.to_bytes(4, "little")))' "$pct")"
   # shellcheck disable=SC2086
   bpftool map update pinned "$dir/cfg_array" key 0 0 0 0 value $bytes
+  bpftool map update pinned "$dir/cfg_array" key 1 0 0 0 value 253 0 0 0  # SMT packets only
   for dev in wa wb; do
     st_in "$NS_W" tc qdisc add dev "$dev" clsact
     st_in "$NS_W" tc filter add dev "$dev" ingress bpf direct-action object-pinned "$dir/prog"

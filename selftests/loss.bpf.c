@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * Loss injection for the selftests (docs/selftests.md): a tc classifier on
- * the forwarding namespace W's ingress that drops SMT packets (IP protocol
- * 253 over IPv4 or IPv6, no extension headers) with the probability in
- * cfg_array, and counts every SMT packet it saw and every one it dropped.
- * Other traffic (smtd's TCP control channels, ARP, ND) always passes.
- * Loaded once with bpftool and attached by pin to both of W's interfaces,
- * so the two share the maps.
+ * Loss injection on the forwarding namespace W (docs/selftests.md, and item 4
+ * of tools/bench.sh): a tc classifier on W's ingress that drops the packets of
+ * one IP protocol (cfg_array key 1: 253 for SMT in the selftests, SMT or TCP
+ * in the benchmark; IPv4 or IPv6 without extension headers) with the
+ * probability in cfg_array key 0, and counts every packet of that protocol it
+ * saw and every one it dropped. Other traffic (ARP, ND, and smtd's TCP control
+ * channels when the protocol is SMT's) always passes. Loaded once with bpftool
+ * and attached by pin to both of W's interfaces, so the two share the maps.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -14,20 +15,26 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#define SMT_SELFTEST_IPPROTO 253
-
 enum loss_stat {
 	LOSS_SEEN = 0,
 	LOSS_DROPPED = 1,
 	LOSS_STAT_COUNT,
 };
 
-/* Key 0: drop threshold; a packet is dropped when bpf_get_prandom_u32() is
- * below it (probability threshold / 2^32). Written by lib.sh with bpftool
- * before attaching; read here. */
+enum loss_cfg {
+	/* A packet is dropped when bpf_get_prandom_u32() is below this
+	 * (probability threshold / 2^32). */
+	LOSS_CFG_THRESHOLD = 0,
+	/* The IP protocol whose packets are subject to loss; 0: none. */
+	LOSS_CFG_PROTOCOL = 1,
+	LOSS_CFG_COUNT,
+};
+
+/* Written with bpftool before attaching (selftests/lib.sh, tools/bench.sh);
+ * read here. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, LOSS_CFG_COUNT);
 	__type(key, __u32);
 	__type(value, __u32);
 } cfg_array SEC(".maps");
@@ -76,13 +83,16 @@ static __always_inline int loss_ip_proto(const struct __sk_buff *skb)
 SEC("tc")
 int smt_selftest_loss(struct __sk_buff *skb)
 {
-	__u32 zero = 0;
+	__u32 key = LOSS_CFG_PROTOCOL;
+	__u32 *protocol = bpf_map_lookup_elem(&cfg_array, &key);
 	__u32 *threshold;
+	int proto = loss_ip_proto(skb);
 
-	if (loss_ip_proto(skb) != SMT_SELFTEST_IPPROTO)
+	if (!protocol || *protocol == 0 || proto < 0 || (__u32)proto != *protocol)
 		return TC_ACT_OK;
 	loss_count(LOSS_SEEN);
-	threshold = bpf_map_lookup_elem(&cfg_array, &zero);
+	key = LOSS_CFG_THRESHOLD;
+	threshold = bpf_map_lookup_elem(&cfg_array, &key);
 	if (threshold && bpf_get_prandom_u32() < *threshold) {
 		loss_count(LOSS_DROPPED);
 		return TC_ACT_SHOT;

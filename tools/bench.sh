@@ -12,13 +12,22 @@
 # the end, on failure and on Ctrl-C.
 #
 # Environment: SMT_BENCH_SCALE (default 1): multiply every RPC count (0.2 for
-# a quick look); SMT_BENCH_SKIP_CRYPTO=1 skips the seal/open comparison.
+# a quick look); SMT_BENCH_ITEMS (default "1 2 3 4 5 6 7"): the comparisons to
+# run, numbered as in docs/BENCHMARKS.md; SMT_BENCH_PROFILE=1: also record
+# system-wide `perf record -e cpu-clock -g` profiles of the runs behind the
+# targets (extra runs, not the measured ones) into RESULTS_DIR/profiles/.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/build"
 out="${1:-$root/results/bench-$(date -u +%Y%m%d-%H%M%S)}"
 scale="${SMT_BENCH_SCALE:-1}"
+items=" ${SMT_BENCH_ITEMS:-1 2 3 4 5 6 7} "
+for i in $items; do
+  [[ $i =~ ^[1-7]$ ]] || { echo "bench: SMT_BENCH_ITEMS: '$i' is not an item 1-7" >&2; exit 2; }
+done
+want() { [[ $items == *" $1 "* ]]; }  # want ITEM
+profile="${SMT_BENCH_PROFILE:-0}"
 
 if ((EUID != 0)); then
   echo "bench: run as root (it creates network namespaces and attaches XDP)" >&2
@@ -31,7 +40,8 @@ fi
 bash "$root/tools/install-deps.sh"
 echo "bench: building smtd, smtctl, smt-bench (first run: a few minutes)"
 cmake -S "$root" -B "$build" -DSMT_BUILD_BPF=ON -DSMT_FAULT= >/dev/null
-cmake --build "$build" -j"$(nproc)" --target smtd smtctl smt-bench smtd-bench >/dev/null
+cmake --build "$build" -j"$(nproc)" --target smtd smtctl smt-bench smtd-bench xdp-bench \
+  selftest_loss_object >/dev/null
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
 smtd="$build/user/smtd"
@@ -93,6 +103,7 @@ topo() {
   in_ns "$w" sysctl -qw net.ipv4.ip_forward=1
 }
 
+echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)" >"$out/machine.txt"
 echo "bench: topologies x (SMT, XDP attached) and k (TCP/TLS, no XDP); a fresh test CA"
 topo x 97
 topo k 96
@@ -171,17 +182,56 @@ stop_server() {
   wait "$server_pid" 2>/dev/null || true
   server_pid=""
 }
-n() { python3 -c "print(max(50, int($1 * $scale)))"; }  # a count, scaled
+n() { python3 -c "print(max(${2:-50}, int($1 * $scale)))"; }  # n COUNT [MIN]: a count, scaled
+
+# busy_jiffies: the machine's busy time so far (all vCPUs, /proc/stat), in
+# USER_HZ ticks: what a run cost including the kernel's work on W and in
+# softirqs, which no process's getrusage sees.
+busy_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
+
+# net_counters TOPO: one JSON object of the topology's loss and recovery
+# counters: TCP retransmissions, timeouts and loss probes on A and B (nstat),
+# and packets dropped by any interface of A, W or B.
+net_counters() {
+  python3 - "$(ns "$1" a)" "$(ns "$1" w)" "$(ns "$1" b)" <<'PY'
+import json, subprocess, sys
+def run(ns, *cmd):
+    return subprocess.run(["nsenter", f"--net=/run/netns/{ns}", "--", *cmd],
+                          capture_output=True, text=True, check=True).stdout
+c = {"tcp_retrans_segs": 0, "tcp_timeouts": 0, "tcp_loss_probes": 0, "if_dropped": 0}
+for ns in sys.argv[1:]:
+    k = json.loads(run(ns, "nstat", "-asz", "--json"))["kernel"]
+    c["tcp_retrans_segs"] += k.get("TcpRetransSegs", 0)
+    c["tcp_timeouts"] += k.get("TcpExtTCPTimeouts", 0)
+    c["tcp_loss_probes"] += k.get("TcpExtTCPLossProbes", 0)
+    for link in json.loads(run(ns, "ip", "-s", "-j", "link")):
+        st = link.get("stats64", {})
+        c["if_dropped"] += st.get("rx", {}).get("dropped", 0) + st.get("tx", {}).get("dropped", 0)
+print(json.dumps(c))
+PY
+}
 
 # client STACK LABEL CLIENT_CPU ARGS...: one run, one JSON line into runs.jsonl.
 client() {
   local st="$1" label="$2" cpu="$3" err="$work/client.err"
   shift 3
-  local line
+  local line b0 b1 t0 t1 n0 n1
+  n0="$(net_counters "${topo_of[$st]}")"
+  b0="$(busy_jiffies)" t0="$(date +%s.%N)"
   # shellcheck disable=SC2046
   if line="$(in_ns "$(ns "${topo_of[$st]}" a)" "$bench" client $(stack_args "$st" client) \
     --host "$(server_host "$st")" --port 5001 --cpu "$cpu" --label "$label" "$@" 2>"$err")"; then
-    echo "$line" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d["stack_name"]=sys.argv[1]; print(json.dumps(d))' "$st" >>"$jsonl"
+    b1="$(busy_jiffies)" t1="$(date +%s.%N)"
+    n1="$(net_counters "${topo_of[$st]}")"
+    echo "$line" | python3 -c '
+import json, os, sys
+d = json.loads(sys.stdin.read())
+d["stack_name"] = sys.argv[1]
+d["machine_busy_s"] = (int(sys.argv[3]) - int(sys.argv[2])) / os.sysconf("SC_CLK_TCK")
+d["client_wall_s"] = float(sys.argv[5]) - float(sys.argv[4])
+before, after = json.loads(sys.argv[6]), json.loads(sys.argv[7])
+d.update({k: after[k] - before[k] for k in after})
+print(json.dumps(d))' "$st" "$b0" "$b1" "$t0" "$t1" "$n0" "$n1" >>"$jsonl"
   else
     echo "$st $label $*: FAILED: $(tr '\n' ' ' <"$err")" | tee -a "$out/notes.txt" >&2
   fi
@@ -190,66 +240,175 @@ client() {
   fi
 }
 
+# profiled STACK TAG CLIENT_CPU ARGS...: with SMT_BENCH_PROFILE=1, runs the
+# client once more under a system-wide perf record (both vCPUs: client,
+# server, and the kernel's forwarding on W) and keeps a flat profile.
+profiled() {
+  ((profile)) || return 0
+  local st="$1" tag="$2" cpu="$3" data="$work/perf.data"
+  shift 3
+  mkdir -p "$out/profiles"
+  # shellcheck disable=SC2046
+  if perf record -q -a -g -e cpu-clock -o "$data" -- \
+    nsenter --net="/run/netns/$(ns "${topo_of[$st]}" a)" -- "$bench" client \
+    $(stack_args "$st" client) --host "$(server_host "$st")" --port 5001 --cpu "$cpu" \
+    --label "profile/$tag" "$@" >/dev/null 2>"$work/perf.err"; then
+    perf report -i "$data" --no-children -g none --sort comm,dso,sym --percent-limit 0.3 \
+      --stdio 2>/dev/null | grep -v '^$' | head -120 >"$out/profiles/$st-$tag.txt"
+  else
+    echo "profile $st $tag failed: $(tail -2 "$work/perf.err" | tr '\n' ' ')" >>"$out/notes.txt"
+  fi
+  rm -f "$data"
+}
+
 stacks=(smt-xdp smt-raw tcp tls)
 sizes=(64 1024 4096 16384 65536 1048576)
 count_for() { case "$1" in 1048576) n 300 ;; 65536 | 16384) n 2000 ;; *) n 5000 ;; esac; }
 
-echo "bench: 1. unloaded RTT (4 stacks x ${#sizes[@]} sizes x 3 modes)"
-# mode: label server-cpu wait (the client is always on vCPU 0)
-for mode in "same-vcpu-block 0 block" "cross-vcpu-block 1 block" "cross-vcpu-poll 1 poll"; do
-  set -- $mode
-  label="$1" scpu="$2" wait="$3"
+if want 1; then
+  echo "bench: 1. unloaded RTT (4 stacks x ${#sizes[@]} sizes x 3 modes)"
+  # mode: label server-cpu wait (the client is always on vCPU 0)
+  for mode in "same-vcpu-block 0 block" "cross-vcpu-block 1 block" "cross-vcpu-poll 1 poll"; do
+    set -- $mode
+    label="$1" scpu="$2" wait="$3"
+    for st in "${stacks[@]}"; do
+      start_server "$st" "$scpu" "$wait"
+      for size in "${sizes[@]}"; do
+        client "$st" "rtt/$label" 0 --wait "$wait" --size "$size" --count "$(count_for "$size")"
+      done
+      if [[ $label == cross-vcpu-poll && ($st == smt-xdp || $st == tls) ]]; then
+        profiled "$st" poll-64B 0 --wait poll --size 64 --count "$(n 20000)"
+      fi
+      stop_server
+      echo "  $label $st done"
+    done
+  done
+fi
+
+if want 2; then
+  echo "bench: 2. loaded throughput (64 B, 1 KiB, 8 KiB at 1, 10, 50, 200 outstanding)"
   for st in "${stacks[@]}"; do
-    start_server "$st" "$scpu" "$wait"
-    for size in "${sizes[@]}"; do
-      client "$st" "rtt/$label" 0 --wait "$wait" --size "$size" --count "$(count_for "$size")"
+    start_server "$st" 1 block
+    for size in 64 1024 8192; do
+      for conc in 1 10 50 200; do
+        client "$st" "load/c$conc" 0 --size "$size" --concurrency "$conc" --count "$(n 20000)" \
+          --warmup "$((conc * 2))"
+      done
     done
+    if [[ $st == smt-xdp || $st == tls ]]; then
+      for conc in 10 200; do
+        profiled "$st" "load-64B-c$conc" 0 --size 64 --concurrency "$conc" --count "$(n 60000)" \
+          --warmup "$((conc * 2))"
+      done
+    fi
     stop_server
-    echo "  $label $st done"
+    echo "  $st done"
   done
-done
+fi
 
-echo "bench: 2. loaded throughput (64 B, 1 KiB, 8 KiB at 1, 10, 50, 200 outstanding)"
-for st in "${stacks[@]}"; do
-  start_server "$st" 1 block
-  for size in 64 1024 8192; do
-    for conc in 1 10 50 200; do
-      client "$st" "load/c$conc" 0 --size "$size" --concurrency "$conc" --count "$(n 20000)" \
-        --warmup "$((conc * 2))"
-    done
+if want 3; then
+  echo "bench: 3. head-of-line blocking (64 B RPCs beside a stream of 1 MiB messages)"
+  for st in smt-xdp tcp tls; do
+    start_server "$st" 1 block
+    client "$st" "hol/alone" 0 --size 64 --count "$(n 3000)"
+    client "$st" "hol/stream" 0 --size 64 --count "$(n 3000)" --background --connections 1
+    if [[ $st != smt-* ]]; then
+      client "$st" "hol/stream-pool4" 0 --size 64 --count "$(n 3000)" --background --connections 4
+    fi
+    stop_server
   done
-  stop_server
-  echo "  $st done"
-done
+fi
 
-echo "bench: 3. head-of-line blocking (64 B RPCs beside a stream of 1 MiB messages)"
-for st in smt-xdp tcp tls; do
-  start_server "$st" 1 block
-  client "$st" "hol/alone" 0 --size 64 --count "$(n 3000)"
-  client "$st" "hol/stream" 0 --size 64 --count "$(n 3000)" --background --connections 1
-  if [[ $st != smt-* ]]; then
-    client "$st" "hol/stream-pool4" 0 --size 64 --count "$(n 3000)" --background --connections 4
-  fi
-  stop_server
-done
+# loss_attach TOPO PROTOCOL PERCENT: selftests/loss.bpf.c on the tc ingress of
+# both of W's interfaces, dropping that IP protocol's packets at random.
+loss_attach() {
+  local t="$1" proto="$2" pct="$3" dir="$pins/loss-$1" bytes
+  mkdir -p "$dir"
+  bpftool prog load "$build/selftests/selftest_loss.bpf.o" "$dir/prog" type classifier \
+    pinmaps "$dir"
+  bytes="$(python3 -c 'import sys
+t = min(int(float(sys.argv[1]) / 100 * 2**32), 2**32 - 1)
+print(" ".join(str(b) for b in t.to_bytes(4, "little")))' "$pct")"
+  # shellcheck disable=SC2086
+  bpftool map update pinned "$dir/cfg_array" key 0 0 0 0 value $bytes
+  bpftool map update pinned "$dir/cfg_array" key 1 0 0 0 value "$proto" 0 0 0
+  for dev in wa wb; do
+    in_ns "$(ns "$t" w)" tc qdisc add dev "$dev" clsact
+    in_ns "$(ns "$t" w)" tc filter add dev "$dev" ingress bpf direct-action object-pinned "$dir/prog"
+  done
+}
+loss_detach() {  # loss_detach TOPO: prints "SEEN DROPPED"
+  local t="$1"
+  for dev in wa wb; do in_ns "$(ns "$t" w)" tc qdisc del dev "$dev" clsact; done
+  bpftool -j map dump pinned "$pins/loss-$t/stats_percpu" | python3 -c '
+import json, sys
+def num(v):
+    return v if isinstance(v, int) else int.from_bytes(bytes(int(b, 16) for b in v), "little")
+totals = {}
+for e in json.load(sys.stdin):
+    f = e.get("formatted", e)
+    totals[num(f["key"])] = sum(num(c["value"]) for c in f["values"])
+print(totals.get(0, 0), totals.get(1, 0))'
+}
 
-echo "bench: sockperf calibration of the TCP path (topology k, same placement as cross-vcpu-block)"
-nsenter --net="/run/netns/$(ns k b)" -- taskset -c 1 sockperf server --tcp -i 10.96.2.1 -p 11111 >"$work/sockperf-server.log" 2>&1 &
-sp_pid=$!
-pids+=("$sp_pid")
-sleep 0.5
-in_ns "$(ns k a)" taskset -c 0 sockperf ping-pong --tcp -i 10.96.2.1 -p 11111 -m 64 -t 3 \
-  --full-rtt >"$out/sockperf.txt" 2>&1 || echo "sockperf failed (see sockperf.txt)" >>"$out/notes.txt"
-kill -INT "$sp_pid" 2>/dev/null || true
-sleep 0.2
-kill -KILL "$sp_pid" 2>/dev/null || true
-wait "$sp_pid" 2>/dev/null || true
+if want 4; then
+  echo "bench: 4. 64 B RPCs with 1 % of the transport's packets dropped on W"
+  for st in "${stacks[@]}"; do
+    start_server "$st" 1 block
+    client "$st" "loss/0pct-c1" 0 --size 64 --count "$(n 5000)"
+    client "$st" "loss/0pct-c10" 0 --size 64 --concurrency 10 --count "$(n 20000)" --warmup 20
+    stop_server
+  done
+  loss_attach x 253 1  # SMT's packets; smtd's TCP control channels pass
+  loss_attach k 6 1    # TCP's packets (TLS runs over them)
+  for st in "${stacks[@]}"; do
+    start_server "$st" 1 block
+    client "$st" "loss/1pct-c1" 0 --size 64 --count "$(n 5000)"
+    client "$st" "loss/1pct-c10" 0 --size 64 --concurrency 10 --count "$(n 20000)" --warmup 20
+    stop_server
+  done
+  read -r seen dropped < <(loss_detach x)
+  echo "loss_x_seen=$seen loss_x_dropped=$dropped" >"$out/loss.txt"
+  read -r seen dropped < <(loss_detach k)
+  echo "loss_k_seen=$seen loss_k_dropped=$dropped" >>"$out/loss.txt"
+fi
 
-if [[ "${SMT_BENCH_SKIP_CRYPTO:-0}" != 1 ]]; then
+if want 5; then
+  echo "bench: 5. bulk: 1 MiB and 64 MiB requests (64 B replies, 2 outstanding)"
+  for st in "${stacks[@]}"; do
+    start_server "$st" 1 block
+    client "$st" "bulk/1MiB" 0 --size 1048576 --reply-size 64 --concurrency 2 \
+      --count "$(n 400 20)" --warmup 4
+    client "$st" "bulk/64MiB" 0 --size 67108864 --reply-size 64 --concurrency 2 \
+      --count "$(n 12 4)" --warmup 2
+    stop_server
+  done
+  echo "bench: 5. AF_XDP copy mode's packet limit on a veth (tools/xdp-bench --xsk-only)"
+  "$build/tools/xdp-bench/xdp-bench" --xsk-only --json --seconds 3 >"$out/xsk-limit.json" \
+    2>"$work/xsk.err" || echo "xdp-bench --xsk-only failed: $(tail -2 "$work/xsk.err")" >>"$out/notes.txt"
+fi
+
+if want 1; then
+  echo "bench: sockperf calibration of the TCP path (topology k, same placement as cross-vcpu-block)"
+  nsenter --net="/run/netns/$(ns k b)" -- taskset -c 1 sockperf server --tcp -i 10.96.2.1 -p 11111 >"$work/sockperf-server.log" 2>&1 &
+  sp_pid=$!
+  pids+=("$sp_pid")
+  sleep 0.5
+  in_ns "$(ns k a)" taskset -c 0 sockperf ping-pong --tcp -i 10.96.2.1 -p 11111 -m 64 -t 3 \
+    --full-rtt >"$out/sockperf.txt" 2>&1 || echo "sockperf failed (see sockperf.txt)" >>"$out/notes.txt"
+  kill -INT "$sp_pid" 2>/dev/null || true
+  sleep 0.2
+  kill -KILL "$sp_pid" 2>/dev/null || true
+  wait "$sp_pid" 2>/dev/null || true
+fi
+
+if want 6; then
   echo "bench: 6. seal/open against openssl speed (tools/microbench/run.sh)"
   SMT_BENCH_SECONDS=2 bash "$root/tools/microbench/run.sh" >"$out/crypto.md" 2>"$work/crypto.err" ||
     { echo "microbench failed: $(tail -3 "$work/crypto.err")" >>"$out/notes.txt"; }
-  echo "bench: 7. smtd session set-up (tools/smtd-bench/run.sh)"
+fi
+if want 7; then
+  echo "bench: 7. session set-up: smtd against TLS 1.3 connect + handshake (tools/smtd-bench/run.sh)"
   bash "$root/tools/smtd-bench/run.sh" "$(n 200)" >"$out/setup.md" 2>"$work/setup.err" ||
     { echo "smtd-bench failed: $(tail -3 "$work/setup.err")" >>"$out/notes.txt"; }
 fi
@@ -263,7 +422,7 @@ fi
   echo "commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "loadavg=$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "smt_datapath_x=$(grep -h -m2 'AF_XDP socket\|datapath socket' "$work"/smtd-b.log | tr '\n' ' ')"
-} >"$out/machine.txt"
+} >>"$out/machine.txt"
 
 python3 "$root/tools/smt-bench/summarize.py" "$out"
 ok=1

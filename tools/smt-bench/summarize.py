@@ -3,8 +3,11 @@
 
     python3 tools/smt-bench/summarize.py RESULTS_DIR
 
-Reads runs.jsonl (one smt-bench JSON line per run, with stack_name and label
-added by bench.sh), machine.txt, sockperf.txt, crypto.md, setup.md, notes.txt.
+Reads runs.jsonl (one smt-bench JSON line per run, with stack_name, the
+machine's busy time and the topology's loss counters added by bench.sh),
+machine.txt, sockperf.txt, loss.txt, xsk-limit.json, crypto.md, setup.md,
+profiles/*.txt and notes.txt. Every section is optional: a run of some items
+(SMT_BENCH_ITEMS) gets the sections of those items.
 """
 import json
 import os
@@ -111,26 +114,9 @@ def has_cairo():
     return _cairo
 
 
-def main():
-    out = sys.argv[1]
-    runs = [json.loads(l) for l in read(os.path.join(out, "runs.jsonl")).splitlines() if l.strip()]
-    machine = dict(l.split("=", 1) for l in read(os.path.join(out, "machine.txt")).splitlines()
-                   if "=" in l)
-    notes = [l for l in read(os.path.join(out, "notes.txt")).splitlines() if l.strip()]
-    sp = sockperf_rtt(read(os.path.join(out, "sockperf.txt")))
-    md = []
-    w = md.append
-    w("# SMT against TCP and TLS 1.3 over TCP")
-    w("")
-    w(f"Machine: {machine.get('cpu_model', '?')}, {machine.get('vcpus', '?')} vCPUs, kernel "
-      f"{machine.get('kernel', '?')}, {machine.get('openssl', '?')}; commit "
-      f"{machine.get('commit', '?')}; load average at the end {machine.get('loadavg', '?')}.")
-    w("SMT runs on topology x (XDP attached with smtctl), TCP and TLS on topology k (no XDP); "
-      "both A — W — B over veths. RTTs in µs; CPU = client + server CPU-µs per RPC (getrusage).")
-    w("")
-    targets = []
-
-    # 1. Unloaded RTT.
+def section_rtt(out, runs, sp, w, targets):
+    if not any(r["label"].startswith("rtt/") for r in runs):
+        return
     w("## 1. Unloaded RTT, one RPC at a time")
     for label, what in MODES:
         w("")
@@ -167,9 +153,13 @@ def main():
     w(f"Calibration: sockperf TCP ping-pong, 64 B, same placement as cross-vCPU blocking: "
       f"median RTT {fmt(sp)} µs; smt-bench TCP 64 B p50 {fmt(get(tcp64, 'p50_us'))} µs "
       f"(ratio {fmt(ratio(get(tcp64, 'p50_us'), sp), 2)}, target within 15 %).")
-
-    # 2. Loaded throughput.
     w("")
+
+
+def section_load(out, runs, w, targets):
+    load = [r for r in runs if r["label"].startswith("load/")]
+    if not load:
+        return
     w("## 2. Loaded throughput (client vCPU 0, server vCPU 1, blocking waits)")
     w("")
     w("TCP/TLS: one connection per outstanding RPC (an epoll client, one thread). SMT: every "
@@ -178,7 +168,6 @@ def main():
     w("| size | outstanding | " + " | ".join(f"{NAMES[s]} RPCs/s (p99 µs)" for s in STACKS) +
       " | SMT(AF_XDP)/TLS |")
     w("|---:|---:|" + "---:|" * (len(STACKS) + 1))
-    load = [r for r in runs if r["label"].startswith("load/")]
     for size in sorted({r["size"] for r in load}):
         for conc in sorted({r["concurrency"] for r in load}):
             cells = []
@@ -200,72 +189,251 @@ def main():
     if img:
         w("")
         w(f"![64 B throughput]({img})")
+    w("")
 
-    # 3. Head-of-line blocking.
+
+def section_hol(runs, w, targets):
     hol = [r for r in runs if r["label"].startswith("hol/")]
-    if hol:
-        w("")
-        w("## 3. Head-of-line blocking: 64 B RPCs beside a stream of 1 MiB messages")
-        w("")
-        w("| stack | case | connections | p50 µs | p99 µs | p99.9 µs | stream MB/s |")
-        w("|---|---|---:|---:|---:|---:|---:|")
-        for r in hol:
-            w(f"| {NAMES[r['stack_name']]} | {r['label'][4:]} | {r['connections'] or '–'} | "
-              f"{fmt(r['p50_us'])} | {fmt(r['p99_us'])} | {fmt(r['p999_us'])} | "
-              f"{fmt(r['background_mb_per_s'])} |")
-        x = find(runs, "smt-xdp", "hol/stream")
-        targets.append(("64 B p99 under a 1 MiB stream vs one TLS connection",
-                        ratio(get(x, "p99_us"), get(find(runs, "tls", "hol/stream"), "p99_us")),
-                        "≤ 0.2"))
-        targets.append(("64 B p99 under a 1 MiB stream vs a TLS pool of 4",
-                        ratio(get(x, "p99_us"),
-                              get(find(runs, "tls", "hol/stream-pool4"), "p99_us")), "≤ 0.7"))
+    if not hol:
+        return
+    w("## 3. Head-of-line blocking: 64 B RPCs beside a stream of 1 MiB messages")
+    w("")
+    w("Each stack streams as fast as it can (the stream MB/s column); `paced` runs hold every "
+      "stack's stream to the same rate. TCP retransmitted segments are counted on A and B "
+      "(nstat) during the run.")
+    w("")
+    w("| stack | case | connections | p50 µs | p99 µs | p99.9 µs | stream MB/s | TCP retransmits |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in hol:
+        w(f"| {NAMES[r['stack_name']]} | {r['label'][4:]} | {r['connections'] or '–'} | "
+          f"{fmt(r['p50_us'])} | {fmt(r['p99_us'])} | {fmt(r['p999_us'])} | "
+          f"{fmt(r['background_mb_per_s'])} | {r.get('tcp_retrans_segs', '–')} |")
+    for case in ("stream", "paced"):
+        x = find(runs, "smt-xdp", f"hol/{case}")
+        one = find(runs, "tls", f"hol/{case}")
+        pool = find(runs, "tls", f"hol/{case}-pool4")
+        if x is None:
+            continue
+        what = "a 1 MiB stream" if case == "stream" else "a paced 1 MiB stream"
+        targets.append((f"64 B p99 under {what} vs one TLS connection",
+                        ratio(get(x, "p99_us"), get(one, "p99_us")), "≤ 0.2"))
+        targets.append((f"64 B p99 under {what} vs a TLS pool of 4",
+                        ratio(get(x, "p99_us"), get(pool, "p99_us")), "≤ 0.7"))
+    w("")
 
+
+def section_loss(out, runs, w):
+    loss = [r for r in runs if r["label"].startswith("loss/")]
+    if not loss:
+        return
+    counters = dict(l.split("=", 1) for l in
+                    read(os.path.join(out, "loss.txt")).replace(" ", "\n").splitlines() if "=" in l)
+    w("## 4. Loss: 64 B RPCs with 1 % of the transport's packets dropped on W")
+    w("")
+    rates = []
+    for t, what in (("x", "SMT packets on topology x"), ("k", "TCP segments on topology k")):
+        seen, dropped = int(counters.get(f"loss_{t}_seen", 0)), int(counters.get(f"loss_{t}_dropped", 0))
+        if seen:
+            rates.append(f"{what}: {dropped} of {seen} dropped ({100 * dropped / seen:.2f} %)")
+    w("selftests/loss.bpf.c on W's tc ingress, both directions. " + "; ".join(rates) + ".")
+    w("")
+    w("| stack | outstanding | p50 / p99 / p99.9 µs, no loss | p50 / p99 / p99.9 µs, 1 % loss "
+      "| RPCs/s, no loss / 1 % | TCP retransmits / timeouts (1 %) |")
+    w("|---|---:|---:|---:|---:|---:|")
+    for s in STACKS:
+        for conc in (1, 10):
+            a, b = find(runs, s, f"loss/0pct-c{conc}"), find(runs, s, f"loss/1pct-c{conc}")
+            if a is None and b is None:
+                continue
+            lat = lambda r: "–" if r is None else (
+                f"{fmt(r['p50_us'])} / {fmt(r['p99_us'])} / {fmt(r['p999_us'])}")
+            rps = lambda r: "–" if r is None else f"{r['rpcs_per_s']:.0f}"
+            tcp = "–" if b is None or s.startswith("smt") else (
+                f"{b.get('tcp_retrans_segs', '–')} / {b.get('tcp_timeouts', '–')}")
+            w(f"| {NAMES[s]} | {conc} | {lat(a)} | {lat(b)} | {rps(a)} / {rps(b)} | {tcp} |")
+    x, t = find(runs, "smt-xdp", "loss/1pct-c1"), find(runs, "tls", "loss/1pct-c1")
+    w("")
+    w(f"SMT(AF_XDP)/TLS at 1 % loss, one RPC at a time: p99 "
+      f"{fmt(ratio(get(x, 'p99_us'), get(t, 'p99_us')), 2)}, p99.9 "
+      f"{fmt(ratio(get(x, 'p999_us'), get(t, 'p999_us')), 2)}.")
+    w("")
+
+
+def crypto_rows(text):
+    """crypto.md's table: {size: (smt seal, ossl seal, ratio, smt open, ossl open, ratio)}."""
+    rows = {}
+    for m in re.finditer(r"^\|\s*(\d+)\s*\|" + r"\s*([\d.]+)\s*\|" * 6, text, re.M):
+        rows[int(m.group(1))] = tuple(float(m.group(i)) for i in range(2, 8))
+    return rows
+
+
+def section_bulk(out, runs, w):
+    bulk = [r for r in runs if r["label"].startswith("bulk/")]
+    if not bulk:
+        return
+    w("## 5. Bulk: goodput and CPU per GB (requests of 1 MiB and 64 MiB, 64 B replies, "
+      "2 outstanding)")
+    w("")
+    w("Goodput = request bytes per second. CPU-s/GB: the client's and server's processes "
+      "(getrusage), and the whole machine's busy time during the client's run (/proc/stat, "
+      "both vCPUs: also the kernel's forwarding on W and softirq work no process is charged "
+      "for), per 10^9 request bytes.")
+    w("")
+    w("| stack | request | goodput MB/s | processes CPU-s/GB | machine CPU-s/GB | "
+      "goodput / TCP's |")
+    w("|---|---:|---:|---:|---:|---:|")
+    for label in sorted({r["label"] for r in bulk}, key=lambda l: len(l)):
+        tcp = find(runs, "tcp", label)
+        for s in STACKS:
+            r = find(runs, s, label)
+            if r is None:
+                continue
+            gb = r["size"] * r["count"] / 1e9
+            proc = cpu(r) * r["count"] / 1e6 / gb
+            mach = r.get("machine_busy_s")
+            mach = None if mach is None else mach / gb
+            gp = r["size"] * r["count"] / r["seconds"] / 1e6
+            tgp = None if tcp is None else tcp["size"] * tcp["count"] / tcp["seconds"] / 1e6
+            w(f"| {NAMES[s]} | {size_name(r['size'])} | {gp:.0f} | {fmt(proc, 2)} | "
+              f"{fmt(mach, 2)} | {fmt(ratio(gp, tgp), 2)} |")
+    limits = []
+    c = crypto_rows(read(os.path.join(out, "crypto.md"))).get(16384)
+    if c:
+        limits.append(f"this CPU's AEAD limit (SMT's record seal / open at 16 KiB, one vCPU, "
+                      f"item 6): {c[0] * 1000:.0f} / {c[3] * 1000:.0f} MB/s")
+    try:
+        x = json.loads(read(os.path.join(out, "xsk-limit.json")).strip().splitlines()[-1])
+        limits.append(f"AF_XDP {x.get('mode', '?')} mode's packet limit on a veth "
+                      f"(tools/xdp-bench --xsk-only): {x['xsk_frames_per_s']:.0f} frames/s = "
+                      f"{x['xsk_payload_gbit_s'] * 1000 / 8:.0f} MB/s of payload at MTU "
+                      f"{x.get('mtu', '?')}")
+    except (ValueError, KeyError, IndexError):
+        pass
+    if limits:
+        w("")
+        w("Limits: " + "; ".join(limits) + ".")
+    w("")
+
+
+def section_crypto(out, w, targets):
     crypto = read(os.path.join(out, "crypto.md"))
-    if crypto:
-        w("")
-        w("## 6. Record crypto: seal/open against openssl speed (tools/microbench/run.sh)")
-        w("")
-        w(crypto.strip())
+    if not crypto:
+        return
+    w("## 6. Record crypto: seal/open against openssl speed (tools/microbench/run.sh)")
+    w("")
+    w(crypto.strip())
+    w("")
+    goals = {64: ("≥ 0.7", "64 B"), 1400: ("≥ 0.85", "1400 B"), 16384: ("≥ 0.9", "16 KiB")}
+    for size, row in sorted(crypto_rows(crypto).items()):
+        if size in goals:
+            goal, name = goals[size]
+            targets.append((f"seal vs openssl speed, {name}", row[2], goal))
+            targets.append((f"open vs openssl speed -decrypt, {name}", row[5], goal))
+
+
+def section_setup(out, w):
     setup = read(os.path.join(out, "setup.md"))
-    if setup:
-        w("")
-        w("## 7. smtd session set-up (tools/smtd-bench/run.sh; TLS connect + handshake: to come)")
-        w("")
-        w(setup.strip())
+    if not setup:
+        return
+    w("## 7. Session set-up: smtd against a TLS 1.3 TCP connect + handshake "
+      "(tools/smtd-bench/run.sh)")
+    w("")
+    w(setup.strip())
+    w("")
 
+
+def section_profiles(out, w):
+    d = os.path.join(out, "profiles")
+    if not os.path.isdir(d):
+        return
+    w("## Profiles (perf record -a -e cpu-clock -g, both vCPUs; top entries)")
+    for name in sorted(os.listdir(d)):
+        rows = [l for l in read(os.path.join(d, name)).splitlines()
+                if l.strip() and not l.startswith("#")]
+        w("")
+        w(f"`profiles/{name}`:")
+        w("")
+        w("```")
+        w("\n".join(rows[:12]))
+        w("```")
     w("")
-    w("## Targets (ratios SMT(AF_XDP)/TLS)")
+
+
+def section_targets(w, targets):
+    if not targets:
+        return
+    w("## Targets (ratios SMT(AF_XDP)/TLS; crypto: SMT/openssl)")
     w("")
-    w("| target | ratio | goal |")
-    w("|---|---:|---|")
+    w("| target | ratio | goal | |")
+    w("|---|---:|---|---|")
     for name, r, goal in targets:
-        w(f"| {name} | {fmt(r, 2)} | {goal} |")
-
+        w(f"| {name} | {fmt(r, 2)} | {goal} | {met(r, goal)} |")
     w("")
+
+
+def met(r, goal):
+    if r is None:
+        return "–"
+    bound = float(goal.split()[1])
+    return "met" if (r <= bound if goal.startswith("≤") else r >= bound) else "missed"
+
+
+def section_placement(runs, w):
     w("## Thread placement")
     w("")
-    w("| run | client allowed | client ran on | server ran on | server threads |")
+    w("| runs | client allowed | client ran on | server ran on | server threads |")
     w("|---|---|---|---|---:|")
-    seen = set()
+    groups = {}
     for r in runs:
-        key = (r["stack_name"], r["label"])
-        if key in seen:
-            continue
-        seen.add(key)
-        w(f"| {r['stack_name']} {r['label']} | {r['client_cpus_allowed']} | {r['client_ran_on']} "
-          f"| {r['server_ran_on']} | {r['server_threads']} |")
+        key = (r["client_cpus_allowed"], r["client_ran_on"], r["server_ran_on"],
+               r["server_threads"])
+        groups.setdefault(key, []).append(f"{r['stack_name']} {r['label']}")
+    for (allowed, ran, server, threads), names in groups.items():
+        names = sorted(set(names))
+        w(f"| {', '.join(names)} | {allowed} | {ran} | {server} | {threads} |")
+    w("")
+
+
+def main():
+    out = sys.argv[1]
+    runs = [json.loads(l) for l in read(os.path.join(out, "runs.jsonl")).splitlines() if l.strip()]
+    machine = dict(l.split("=", 1) for l in read(os.path.join(out, "machine.txt")).splitlines()
+                   if "=" in l)
+    notes = [l for l in read(os.path.join(out, "notes.txt")).splitlines() if l.strip()]
+    sp = sockperf_rtt(read(os.path.join(out, "sockperf.txt")))
+    md = []
+    w = md.append
+    w("# SMT against TCP and TLS 1.3 over TCP")
+    w("")
+    w(f"Machine: {machine.get('cpu_model', '?')}, {machine.get('vcpus', '?')} vCPUs, kernel "
+      f"{machine.get('kernel', '?')}, {machine.get('openssl', '?')}; commit "
+      f"{machine.get('commit', '?')}; load average at the start {machine.get('loadavg_start', '?')}, "
+      f"at the end {machine.get('loadavg', '?')}.")
+    w("SMT runs on topology x (XDP attached with smtctl), TCP and TLS on topology k (no XDP); "
+      "both A — W — B over veths. RTTs in µs; CPU = client + server CPU-µs per RPC (getrusage).")
+    w("")
+    targets = []
+    section_rtt(out, runs, sp, w, targets)
+    section_load(out, runs, w, targets)
+    section_hol(runs, w, targets)
+    section_loss(out, runs, w)
+    section_bulk(out, runs, w)
+    section_crypto(out, w, targets)
+    section_setup(out, w)
+    section_targets(w, targets)
+    section_profiles(out, w)
+    section_placement(runs, w)
     if notes:
-        w("")
         w("## Notes")
         w("")
         for n in notes:
             w(f"- {n}")
     with open(os.path.join(out, "results.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
+        f.write("\n".join(md).rstrip() + "\n")
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"machine": machine, "sockperf_tcp_64B_rtt_us": sp, "notes": notes,
-                   "targets": [{"target": n, "ratio": r, "goal": g} for n, r, g in targets],
+                   "targets": [{"target": n, "ratio": r, "goal": g, "met": met(r, g)}
+                               for n, r, g in targets],
                    "runs": runs}, f, indent=1)
 
 
