@@ -5,6 +5,7 @@
 #include <random>
 
 #include "engine_harness.h"
+#include "smt/wire.h"
 
 namespace smt::test {
 namespace {
@@ -111,5 +112,42 @@ TEST(Engine, SendsBeyondTheSocketMemoryCapFailWithEnobufsAndNothingIsLost) {
   // With the first RPC done, the memory is free again.
   EXPECT_TRUE(p.a->send_request(p.sa, std::vector<uint8_t>(700000, 3)).ok());
 }
+
+// One RPC at a time, the way a blocking client calls: each completed
+// response queues its id, and an ACK leaves when three are queued (one
+// packet for three RPCs, SMT_ACK_IDS) or on the client's next tick for the
+// rest; the server then frees every response without NEED_ACK.
+TEST(Engine, AcksCarryThreeIdsAndTheRestLeaveOnTheNextTick) {
+  EnginePair p({}, {}, link::MemoryWireConfig{});
+  const int ack = (SMT_TYPE_ACK - SMT_TYPE_DATA) & 7;  // engine.h: by type, ACK in slot 0
+  // Microsecond steps (not EnginePair::step, which jumps to the next timer):
+  // three RPCs fit in one tick.
+  auto one_rpc = [&] {
+    auto id = p.a->send_request(p.sa, std::vector<uint8_t>(64, 7));
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    for (int i = 0; i < 1000; ++i) {
+      p.a->progress();
+      p.b->progress();
+      echo_server(*p.b);
+      while (auto ev = p.a->next_event()) {
+        if (ev->kind == Event::Kind::kResponse) return;
+      }
+      p.clock.advance_by(1000);
+    }
+    FAIL() << "no response within 1 ms";
+  };
+  const uint64_t start = p.clock.now_ns();
+  for (int i = 0; i < 3; ++i) one_rpc();
+  ASSERT_LT(p.clock.now_ns() - start, p.a->config().tick_ns) << "the RPCs straddled a tick";
+  EXPECT_EQ(p.a->stats().control_packets_sent[ack], 1u) << "three responses, one ACK";
+  one_rpc();
+  EXPECT_EQ(p.a->stats().control_packets_sent[ack], 1u) << "the fourth id waits for the tick";
+  ASSERT_TRUE(
+      p.run_until([&] { return p.a->rpc_count() == 0 && p.b->rpc_count() == 0; }, 100'000'000));
+  EXPECT_EQ(p.a->stats().control_packets_sent[ack], 2u);
+  EXPECT_LE(p.clock.now_ns() - start, 3 * p.a->config().tick_ns);
+  EXPECT_EQ(p.b->stats().control_packets_sent[SMT_TYPE_NEED_ACK - SMT_TYPE_DATA], 0u);
+}
+
 }  // namespace
 }  // namespace smt::test

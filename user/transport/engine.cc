@@ -423,9 +423,9 @@ void Engine::message_complete(Session& s, Rpc& rpc) {
     ++stats_.rpcs_completed;
     s.pending_acks.push_back(rpc.id | 1);
     free_rpc(s, rpc);
-    // Batch ACKs while more responses are coming; send at once when idle, so
-    // the server frees its state without waiting for NEED_ACK.
-    queue_acks(s, s.client_rpcs.empty());
+    // Three ids to an ACK; the rest go out on the next tick (run_timers),
+    // which the helper thread keeps even for a client that stopped calling.
+    queue_acks(s, false);
   } else {
     e.kind = Event::Kind::kRequest;
     ++stats_.requests_delivered;

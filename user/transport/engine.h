@@ -94,7 +94,7 @@ struct SessionStats {
 struct EngineStats {
   uint64_t data_packets_sent = 0;
   uint64_t data_packets_resent = 0;
-  uint64_t control_packets_sent[8] = {};  ///< by type - 0x10
+  uint64_t control_packets_sent[8] = {};  ///< by (type - 0x10) % 8: ACK (0x18) in slot 0
   uint64_t packets_received = 0;
   uint64_t records_sealed = 0;
   uint64_t rpcs_completed = 0;  ///< client RPCs that got their response
