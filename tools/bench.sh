@@ -13,7 +13,8 @@
 #
 # Environment: SMT_BENCH_SCALE (default 1): multiply every RPC count (0.2 for
 # a quick look); SMT_BENCH_ITEMS (default "1 2 3 4 5 6 7"): the comparisons to
-# run, numbered as in docs/BENCHMARKS.md; SMT_BENCH_PROFILE=1: also record
+# run, numbered as in docs/BENCHMARKS.md; SMT_BENCH_STACKS (default "smt-xdp
+# smt-raw tcp tls"): the stacks to run them on; SMT_BENCH_PROFILE=1: also record
 # system-wide `perf record -e cpu-clock -g` profiles of the runs behind the
 # targets (extra runs, not the measured ones) into RESULTS_DIR/profiles/.
 set -euo pipefail
@@ -189,18 +190,21 @@ n() { python3 -c "print(max(${2:-50}, int($1 * $scale)))"; }  # n COUNT [MIN]: a
 # softirqs, which no process's getrusage sees.
 busy_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
 
-# net_counters TOPO: one JSON object of the topology's loss and recovery
-# counters: TCP retransmissions, timeouts and loss probes on A and B (nstat),
-# and packets dropped by any interface of A, W or B.
+# net_counters TOPO: one JSON object of the topology's counters: TCP
+# retransmissions, timeouts and loss probes on A and B (nstat), packets W
+# forwarded, and packets dropped by any interface of A, W or B.
 net_counters() {
   python3 - "$(ns "$1" a)" "$(ns "$1" w)" "$(ns "$1" b)" <<'PY'
 import json, subprocess, sys
 def run(ns, *cmd):
     return subprocess.run(["nsenter", f"--net=/run/netns/{ns}", "--", *cmd],
                           capture_output=True, text=True, check=True).stdout
-c = {"tcp_retrans_segs": 0, "tcp_timeouts": 0, "tcp_loss_probes": 0, "if_dropped": 0}
-for ns in sys.argv[1:]:
+c = {"tcp_retrans_segs": 0, "tcp_timeouts": 0, "tcp_loss_probes": 0, "if_dropped": 0,
+     "w_forwarded": 0}
+for i, ns in enumerate(sys.argv[1:]):
     k = json.loads(run(ns, "nstat", "-asz", "--json"))["kernel"]
+    if i == 1:  # W
+        c["w_forwarded"] += k.get("IpForwDatagrams", 0) + k.get("Ip6OutForwDatagrams", 0)
     c["tcp_retrans_segs"] += k.get("TcpRetransSegs", 0)
     c["tcp_timeouts"] += k.get("TcpExtTCPTimeouts", 0)
     c["tcp_loss_probes"] += k.get("TcpExtTCPLossProbes", 0)
@@ -253,15 +257,25 @@ profiled() {
     nsenter --net="/run/netns/$(ns "${topo_of[$st]}" a)" -- "$bench" client \
     $(stack_args "$st" client) --host "$(server_host "$st")" --port 5001 --cpu "$cpu" \
     --label "profile/$tag" "$@" >/dev/null 2>"$work/perf.err"; then
-    perf report -i "$data" --no-children -g none --sort comm,dso,sym --percent-limit 0.3 \
-      --stdio 2>/dev/null | grep -v '^$' | head -120 >"$out/profiles/$st-$tag.txt"
+    (
+      set +o pipefail  # head closes the pipe early
+      echo "# where the time went: by command and shared object (both vCPUs; swapper = idle)"
+      perf report -i "$data" --no-children -g none --sort comm,dso --stdio 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | head -25
+      echo "# top symbols"
+      perf report -i "$data" --no-children -g none --sort comm,dso,sym --stdio 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | head -60
+    ) >"$out/profiles/$st-$tag.txt"
   else
     echo "profile $st $tag failed: $(tail -2 "$work/perf.err" | tr '\n' ' ')" >>"$out/notes.txt"
   fi
   rm -f "$data"
 }
 
-stacks=(smt-xdp smt-raw tcp tls)
+read -r -a stacks <<<"${SMT_BENCH_STACKS:-smt-xdp smt-raw tcp tls}"
+for st in "${stacks[@]}"; do
+  [[ -n ${topo_of[$st]:-} ]] || { echo "bench: SMT_BENCH_STACKS: unknown stack '$st'" >&2; exit 2; }
+done
 sizes=(64 1024 4096 16384 65536 1048576)
 count_for() { case "$1" in 1048576) n 300 ;; 65536 | 16384) n 2000 ;; *) n 5000 ;; esac; }
 
@@ -308,7 +322,8 @@ fi
 
 if want 3; then
   echo "bench: 3. head-of-line blocking (64 B RPCs beside a stream of 1 MiB messages)"
-  for st in smt-xdp tcp tls; do
+  for st in "${stacks[@]}"; do
+    [[ $st == smt-raw ]] && continue
     start_server "$st" 1 block
     client "$st" "hol/alone" 0 --size 64 --count "$(n 3000)"
     client "$st" "hol/stream" 0 --size 64 --count "$(n 3000)" --background --connections 1
