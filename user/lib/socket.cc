@@ -2,6 +2,7 @@
 // whichever application thread is inside a call (BRIEF §3), plus a helper
 // thread for timers while no application thread is.
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -20,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -39,12 +41,27 @@ namespace {
 
 thread_local std::string t_last_error;
 
-int fail(int code, std::string message) {
-  t_last_error = std::move(message);
+// Assigns into the thread's buffer, so a busy-polling smt_recv that fails
+// with EAGAIN allocates nothing after its first call.
+int fail(int code, std::string_view message) {
+  t_last_error.assign(message);
   errno = code;
   return -1;
 }
 int fail(const smt::Error& e) { return fail(e.code, e.message); }
+
+// Bumped in the child by pthread_atfork: a socket remembers the value it was
+// created under, so a forked child's calls fail without a getpid() system call
+// on every call (glibc does not cache it).
+std::atomic<uint64_t> g_fork_generation{0};
+uint64_t fork_generation() {
+  static const bool registered = [] {
+    return pthread_atfork(nullptr, nullptr,
+                          [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }) == 0;
+  }();
+  (void)registered;
+  return g_fork_generation.load(std::memory_order_relaxed);
+}
 
 // A small number naming the calling thread, for hand-off counting.
 std::atomic<uint64_t> g_next_thread_token{1};
@@ -102,7 +119,7 @@ bool matches(int flags, uint64_t id, const smt::Event& e) {
 }  // namespace
 
 struct smt_sock {
-  pid_t pid = 0;
+  uint64_t fork_generation = 0;  // fork_generation() when created
   smt::link::Link* link = nullptr;
   const smt::Clock* clock = nullptr;
   std::unique_ptr<smt::link::Link> owned_fallback;  // AF_XDP's raw fallback: outlives owned_link
@@ -270,7 +287,7 @@ bool usable(smt_sock* s) {
     fail(EINVAL, "null socket");
     return false;
   }
-  if (getpid() != s->pid) {
+  if (fork_generation() != s->fork_generation) {
     fail(EPERM, "smt socket used in a process other than the one that created it (fork)");
     return false;
   }
@@ -322,7 +339,7 @@ smt_sock* make_socket(smt::link::Link* link, const smt::Clock* clock,
                       std::vector<int> datapath_fds = {}, uint32_t datapath_queue = 0,
                       std::unique_ptr<smt::link::Link> fallback = nullptr) {
   auto s = std::make_unique<smt_sock>();
-  s->pid = getpid();
+  s->fork_generation = fork_generation();
   s->owned_fallback = std::move(fallback);
   s->owned_link = std::move(owned);
   s->link = link;
