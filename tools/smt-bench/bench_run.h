@@ -31,12 +31,15 @@ struct ServerOptions {
   CommonOptions common;
   int threads = 0;               ///< worker threads; 0: one per vCPU the process may use
   std::string cert, key;         ///< TLS: the server's certificate and key (PEM)
+  bool tickets = false;          ///< TLS: issue session tickets (for resumed handshakes)
+  std::string client_ca;         ///< TLS: require client certificates signed by this CA
 };
 
 struct ClientOptions {
   CommonOptions common;
   std::string host;              ///< the server's address
-  uint32_t size = 64;            ///< measured request and response size, bytes
+  uint32_t size = 64;            ///< measured request size, bytes
+  uint32_t reply_size = 0;       ///< measured response size, bytes; 0: = size (echo)
   uint64_t count = 1000;         ///< measured RPCs
   uint64_t warmup = 100;         ///< RPCs before measuring
   uint32_t concurrency = 1;      ///< measured RPCs outstanding at any time
@@ -46,8 +49,17 @@ struct ClientOptions {
   uint32_t background_outstanding = 2;
   std::string ca;                ///< TLS: the CA that signed the server's certificate
   std::string tls_name;          ///< TLS: the name the server's certificate must carry
+  std::string client_cert;       ///< TLS: the client's certificate, for mutual TLS
+  std::string client_key;        ///< TLS: its key
+  uint32_t handshakes = 0;       ///< >0: time this many connect + handshake rounds instead
+  bool resume = false;           ///< handshakes: resume each with the previous round's ticket
   std::string label;             ///< free text copied into the JSON (e.g. "same-vcpu")
 };
+
+/// The size of the response a measured request asks for.
+inline uint32_t reply_size(const ClientOptions& o) {
+  return o.reply_size != 0 ? o.reply_size : o.size;
+}
 
 /// What the client gathered during the measured part of a run.
 struct RunResult {

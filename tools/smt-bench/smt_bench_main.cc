@@ -6,6 +6,12 @@
 //                    --size 64 --count 10000 [--concurrency 10 --connections 1] [--cpu 0]
 //   smt-bench server --stack smt --smtd /run/smt/b.sock --port 5001 [--datapath raw]
 //   smt-bench client --stack smt --smtd /run/smt/a.sock --host 10.0.0.2 --port 5001
+//   smt-bench client --stack tcp --host 10.0.0.2 --size 67108864 --reply-size 64 --count 20
+//
+// Connection set-up instead of RPCs (handshake_bench.h), mutual TLS with resumption:
+//   smt-bench server --stack tls --cert b.crt --key b.key --tickets --client-ca ca.crt
+//   smt-bench client --stack tls --host 10.0.0.2 --ca ca.crt --tls-name hostb
+//                    --client-cert a.crt --client-key a.key --handshakes 200 [--resume]
 //
 // The client prints one JSON line per run (bench_run.h: run_json). Both
 // sides' CPU time comes from getrusage: the server's through a control RPC
@@ -18,6 +24,7 @@
 
 #include "bench_report.h"
 #include "bench_run.h"
+#include "handshake_bench.h"
 #include "smt_stack.h"
 #include "stream_stack.h"
 
@@ -65,14 +72,20 @@ int main(int argc, char** argv) {
   server->add_option("--threads", so.threads, "worker threads (0: one per allowed vCPU)");
   server->add_option("--cert", so.cert, "tls: server certificate (PEM)");
   server->add_option("--key", so.key, "tls: server key (PEM)");
+  server->add_flag("--tickets", so.tickets,
+                   "tls: issue a session ticket per handshake (for client --resume)");
+  server->add_option("--client-ca", so.client_ca,
+                     "tls: require a client certificate signed by this CA (PEM)");
 
   ClientOptions co;
   auto* client = app.add_subcommand("client", "run one measurement, print one JSON line");
   add_common(client, co.common);
   client->add_option("--host", co.host, "server IPv4 address")->required();
-  client->add_option("--size", co.size, "request and response size, bytes (>= 8)")
+  client->add_option("--size", co.size, "request size, bytes (>= 8)")
       ->check(CLI::Range(uint32_t(kRequestHeaderLen), kMaxMessage))
       ->capture_default_str();
+  client->add_option("--reply-size", co.reply_size, "response size, bytes (default: --size)")
+      ->check(CLI::Range(1u, kMaxMessage));
   client->add_option("--count", co.count, "measured RPCs")->capture_default_str();
   client->add_option("--warmup", co.warmup, "RPCs before measuring")->capture_default_str();
   client->add_option("--concurrency", co.concurrency, "outstanding RPCs")
@@ -89,6 +102,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   client->add_option("--ca", co.ca, "tls: CA certificate that signed the server's");
   client->add_option("--tls-name", co.tls_name, "tls: name the server's certificate carries");
+  client->add_option("--client-cert", co.client_cert, "tls: client certificate (mutual TLS)");
+  client->add_option("--client-key", co.client_key, "tls: client key (mutual TLS)");
+  const char* handshakes_help =
+      "tcp/tls: time this many rounds of connect + handshake + one RPC instead of RPCs";
+  client->add_option("--handshakes", co.handshakes, handshakes_help)
+      ->check(CLI::Range(1u, 1000000u));
+  client->add_flag("--resume", co.resume,
+                   "tls, with --handshakes: resume each round with the previous ticket");
   client->add_option("--label", co.label, "copied into the JSON line");
   CLI11_PARSE(app, argc, argv);
 
@@ -116,7 +137,23 @@ int main(int argc, char** argv) {
   if (co.common.stack == Stack::kSmt && co.common.smtd.empty()) {
     return fail("client", smt::make_error(EINVAL, "smt needs --smtd"));
   }
+  if (co.client_cert.empty() != co.client_key.empty()) {
+    return fail("client", smt::make_error(EINVAL, "--client-cert and --client-key go together"));
+  }
+  if (co.resume && co.handshakes == 0) {
+    return fail("client", smt::make_error(EINVAL, "--resume needs --handshakes"));
+  }
   std::signal(SIGPIPE, SIG_IGN);
+  if (co.handshakes > 0) {
+    if (co.common.stack == Stack::kSmt) {
+      const char* why = "--handshakes needs --stack tcp or tls (smtd: tools/smtd-bench)";
+      return fail("client", smt::make_error(EINVAL, why));
+    }
+    auto h = run_handshake_client(co);
+    if (!h.ok()) return fail("client", h.error());
+    std::printf("%s\n", handshake_json(co, *h).c_str());
+    return 0;
+  }
   auto r = co.common.stack == Stack::kSmt ? run_smt_client(co) : run_stream_client(co);
   if (!r.ok()) return fail("client", r.error());
   std::printf("%s\n", run_json(co, *r).c_str());

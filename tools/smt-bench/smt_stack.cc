@@ -98,7 +98,8 @@ Result<RunResult> run_smt_client(const ClientOptions& o) {
   r.datapath = o.common.datapath;
 
   std::unordered_map<uint64_t, Pending> pending;
-  const auto req = make_request(Op::kEcho, o.size, o.size);
+  const uint32_t want_reply = reply_size(o);
+  const auto req = make_request(Op::kEcho, o.size, want_reply);
   const auto bg_req = make_request(Op::kEcho, o.background_size, 64);
   const auto cpu_req = make_request(Op::kCpu, kRequestHeaderLen, 0);
   uint64_t total = o.warmup + o.count;  // re-set when measuring starts
@@ -207,7 +208,7 @@ Result<RunResult> run_smt_client(const ClientOptions& o) {
         t_end = now;
         cpu_end = process_cpu_us();
       }
-      if (m.kind() != SMT_MSG_RESPONSE || m.data().size() != o.size) {
+      if (m.kind() != SMT_MSG_RESPONSE || m.data().size() != want_reply) {
         ++r.failures;
       } else if (measuring) {
         r.rtt_us.push_back(std::chrono::duration<double, std::micro>(now - p.t0).count());

@@ -27,16 +27,6 @@ Error sys_error(const std::string& what) {
   return make_error(errno, what + ": " + std::strerror(errno));
 }
 
-Result<sockaddr_in> ipv4(const std::string& host, uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  if (inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1) {
-    return make_error(EINVAL, "not an IPv4 address: " + host);
-  }
-  return sa;
-}
-
 // ---- server ----------------------------------------------------------------
 
 struct ServerShared {
@@ -150,10 +140,10 @@ class StreamClient {
   explicit StreamClient(const ClientOptions& o) : o_(o) {}
 
   Status connect_all(uint32_t n) {
-    auto sa = ipv4(o_.host, o_.common.port);
+    auto sa = ipv4_endpoint(o_.host, o_.common.port);
     if (!sa.ok()) return sa.error();
     if (o_.common.stack == Stack::kTls) {
-      auto ctx = tls_client_ctx(o_.ca);
+      auto ctx = tls_client_ctx({o_.ca, o_.client_cert, o_.client_key});
       if (!ctx.ok()) return ctx.error();
       tls_ = std::move(*ctx);
     }
@@ -184,9 +174,10 @@ class StreamClient {
     return {};
   }
 
+  /// Sends `msg` without copying it when large: it must outlive this client.
   Status send(uint32_t conn, std::span<const uint8_t> msg, Kind kind) {
     pending_[conn].push_back({Clock::now(), kind});
-    return conns_[conn]->send_frame(msg);
+    return conns_[conn]->send_frame_borrowed(msg);
   }
 
   /// Waits for events (or spins once in poll mode) and calls on_reply(conn,
@@ -248,7 +239,7 @@ class StreamClient {
 Status run_stream_server(const ServerOptions& o, const std::atomic<bool>& stop) {
   SslCtx tls;
   if (o.common.stack == Stack::kTls) {
-    auto ctx = tls_server_ctx(o.cert, o.key);
+    auto ctx = tls_server_ctx({o.cert, o.key, o.tickets, o.client_ca});
     if (!ctx.ok()) return ctx.error();
     tls = std::move(*ctx);
   }
@@ -265,6 +256,11 @@ Status run_stream_server(const ServerOptions& o, const std::atomic<bool>& stop) 
 }
 
 Result<RunResult> run_stream_client(const ClientOptions& o) {
+  // The requests outlive the client: it sends them from this memory.
+  const uint32_t want_reply = reply_size(o);
+  const auto req = make_request(Op::kEcho, o.size, want_reply);
+  const auto bg_req = make_request(Op::kEcho, o.background_size, 64);
+  const auto cpu_req = make_request(Op::kCpu, kRequestHeaderLen, 0);
   StreamClient c(o);
   const uint32_t nconn = o.connections > 0 ? o.connections : std::max<uint32_t>(o.concurrency, 1);
   if (auto st = c.connect_all(nconn); !st.ok()) return st.error();
@@ -272,13 +268,10 @@ Result<RunResult> run_stream_client(const ClientOptions& o) {
   r.connections = nconn;
   r.datapath = "kernel";
 
-  const auto req = make_request(Op::kEcho, o.size, o.size);
-  const auto bg_req = make_request(Op::kEcho, o.background_size, 64);
   uint64_t total = o.warmup + o.count;  // re-set when measuring starts
   uint64_t issued = 0, done = 0, bg_outstanding = 0;
   // One Op::kCpu round trip on connection 0 (after whatever is queued there).
   auto server_usage = [&]() -> Result<ServerUsage> {
-    const auto cpu_req = make_request(Op::kCpu, kRequestHeaderLen, 0);
     if (auto st = c.send(0, cpu_req, Kind::kControl); !st.ok()) return st.error();
     std::optional<Result<ServerUsage>> got;
     while (!got) {
@@ -334,7 +327,7 @@ Result<RunResult> run_stream_client(const ClientOptions& o) {
         t_end = now;
         cpu_end = process_cpu_us();
       }
-      if (msg.size() != o.size) {
+      if (msg.size() != want_reply) {
         ++r.failures;
       } else if (measuring) {
         r.rtt_us.push_back(std::chrono::duration<double, std::micro>(now - p.t0).count());

@@ -2,14 +2,18 @@
 # Handshake and session set-up latency of smtd (docs/smtd.md §7). Starts one
 # smtd in a fresh network namespace on loopback, runs smtd-bench there as its
 # peer, both pinned to one vCPU (taskset -c 1), and prints a Markdown table.
-# A report only: no pass or fail. Needs root (namespace, bpffs).
+# Then, as the baseline, the same for a TLS 1.3 TCP connect + handshake: an
+# `smt-bench server --stack tls` with the same certificates, mutual
+# authentication and tickets, timed by `smt-bench client --handshakes`, in
+# the same namespace and on the same vCPU. A report only: no pass or fail.
+# Needs root (namespace, bpffs).
 #
 #   bash tools/smtd-bench/run.sh [ROUNDS]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$root/build"
 rounds="${1:-200}"
-cmake --build "$build" --target smtd smtd-bench >/dev/null
+cmake --build "$build" --target smtd smtd-bench smt-bench >/dev/null
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
 sfx="$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
@@ -17,7 +21,9 @@ ns="smtdbench-$sfx"
 dir="$(mktemp -d /tmp/smtd-bench-XXXXXX)"
 pin="/sys/fs/bpf/smtd-bench-$sfx"
 pid=""
+tls_pid=""
 cleanup() {
+  [[ -n "$tls_pid" ]] && kill "$tls_pid" 2>/dev/null && wait "$tls_pid" 2>/dev/null
   [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   ip netns del "$ns" 2>/dev/null || true
   rm -rf "$dir" "$pin"
@@ -54,3 +60,33 @@ echo "|---|---|---|---|---|---|"
 "${in_ns[@]}" "$build/tools/smtd-bench/smtd-bench" --connect 127.0.0.1:7853 \
   --cert "$dir/certs/client.crt" --key "$dir/certs/client.key" --ca "$dir/certs/ca.crt" \
   --identity dns:smtd --socket "$dir/smtd.sock" -n "$rounds"
+
+# The TLS baseline starts after smtd-bench is done, so neither server wakes
+# during the other's rounds.
+bench="$build/tools/smt-bench/smt-bench"
+"${in_ns[@]}" "$bench" server --stack tls --port 7854 --cert "$dir/certs/smtd.crt" \
+  --key "$dir/certs/smtd.key" --tickets --client-ca "$dir/certs/ca.crt" >"$dir/tls.log" 2>&1 &
+tls_pid=$!
+for _ in $(seq 100); do grep -q ready "$dir/tls.log" && break; sleep 0.05; done
+# One JSON line from smt-bench client --handshakes -> one table row.
+tls_row() {
+  python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+print("| %s | %d | %d | %.0f / %.0f | – | %.0f / %.0f |" % (sys.argv[1], d["rounds"], d["resumed"],
+      d["p50_us"], d["p90_us"], d["both_p50_us"], d["both_p90_us"]))' "$1"
+}
+for kind in full resumed; do
+  resume=()
+  [[ "$kind" == resumed ]] && resume=(--resume)
+  "${in_ns[@]}" "$bench" client --stack tls --host 127.0.0.1 --port 7854 \
+    --ca "$dir/certs/ca.crt" --tls-name smtd --client-cert "$dir/certs/client.crt" \
+    --client-key "$dir/certs/client.key" --handshakes "$rounds" "${resume[@]}" \
+    --label "setup-$kind" | tls_row "TLS 1.3 TCP connect + handshake ($kind)"
+done
+echo
+echo "TLS rows: smt-bench client --handshakes, mutual TLS with the same ECDSA P-256 certificates," \
+  "TLS_AES_128_GCM_SHA256, resumed with the previous round's ticket (psk_dhe_ke). handshake:" \
+  "socket + connect + handshake until SSL_connect returns, as smtd-bench times it; both: that" \
+  "plus one 64 B echo RPC on the new connection, answered once the server has verified the" \
+  "client's certificate (and sent its ticket)."
