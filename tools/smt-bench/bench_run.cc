@@ -46,6 +46,7 @@ std::string run_json(const ClientOptions& o, RunResult& r) {
       .add("concurrency", uint64_t(o.concurrency))
       .add("connections", uint64_t(r.connections))
       .add("background", o.background)
+      .add("background_rate_mb_per_s", o.background_mb_per_s)
       .add("p50_us", percentile(r.rtt_us, 50))
       .add("p99_us", percentile(r.rtt_us, 99))
       .add("p999_us", percentile(r.rtt_us, 99.9))
@@ -56,14 +57,26 @@ std::string run_json(const ClientOptions& o, RunResult& r) {
       .add("client_cpu_us_per_rpc", n > 0 ? double(r.client_cpu_us) / n : 0.0)
       .add("server_cpu_us_per_rpc", n > 0 ? double(server_cpu) / n : 0.0)
       .add("background_messages", r.background_messages)
-      .add("background_mb_per_s",
-           r.seconds > 0 ? double(r.background_messages) * o.background_size / 1e6 / r.seconds
-                         : 0.0)
+      .add(
+          "background_mb_per_s",
+          r.seconds > 0 ? double(r.background_messages) * o.background_size / 1e6 / r.seconds : 0.0)
       .add("client_cpus_allowed", cpu_list(allowed_cpus_mask()))
       .add("client_ran_on", cpu_list(r.client_ran_on))
       .add("server_ran_on", cpu_list(r.server_after.ran_on))
       .add("server_threads", uint64_t(r.server_after.threads));
   return j.str();
+}
+
+bool Pacer::allow() {
+  if (bytes_per_s_ <= 0 || sent_ == 0) return true;
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return double(sent_) <= bytes_per_s_ * elapsed;
+}
+
+void Pacer::sent(uint64_t bytes) {
+  if (sent_ == 0) start_ = std::chrono::steady_clock::now();
+  sent_ += bytes;
 }
 
 }  // namespace smt::bench

@@ -2,6 +2,7 @@
 // collects while it runs, and the JSON line that reports it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -47,6 +48,7 @@ struct ClientOptions {
   bool background = false;       ///< stream 1 MiB messages alongside the measured RPCs
   uint32_t background_size = 1 << 20;
   uint32_t background_outstanding = 2;
+  double background_mb_per_s = 0;  ///< hold the stream to this rate (10^6 B/s); 0: unpaced
   std::string ca;                ///< TLS: the CA that signed the server's certificate
   std::string tls_name;          ///< TLS: the name the server's certificate must carry
   std::string client_cert;       ///< TLS: the client's certificate, for mutual TLS
@@ -72,6 +74,23 @@ struct RunResult {
   uint64_t background_messages = 0;
   uint32_t connections = 0;       ///< TCP/TLS connections used (SMT: 0)
   std::string datapath;           ///< SMT: the datapath libsmt reported; else "kernel"
+};
+
+/// Holds a stream to a rate without a timer of its own: the client asks it
+/// whenever it wakes (a measured RPC or a stream message completed), and it
+/// allows a message while the bytes sent so far are at or behind the rate.
+class Pacer {
+ public:
+  explicit Pacer(double mb_per_s) : bytes_per_s_(mb_per_s * 1e6) {}
+  /// Whether one more message may go now (always, when unpaced).
+  bool allow();
+  /// Counts a message sent; the first one starts the clock.
+  void sent(uint64_t bytes);
+
+ private:
+  double bytes_per_s_;
+  uint64_t sent_ = 0;
+  std::chrono::steady_clock::time_point start_;
 };
 
 /// The request a client sends: header then filler bytes, `size` in all.

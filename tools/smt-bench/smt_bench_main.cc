@@ -97,6 +97,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0u, 4096u));
   client->add_flag("--background", co.background,
                    "stream 1 MiB requests alongside (TCP/TLS: on connection 0; SMT: same socket)");
+  client->add_option("--background-rate", co.background_mb_per_s,
+                     "hold the background stream to this many MB/s (10^6 B/s; 0: as fast as it "
+                     "goes)")
+      ->check(CLI::Range(0.0, 1e6));
   client->add_option("--background-size", co.background_size, "background message size")
       ->check(CLI::Range(uint32_t(kRequestHeaderLen), kMaxMessage))
       ->capture_default_str();

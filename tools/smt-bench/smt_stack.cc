@@ -166,13 +166,16 @@ Result<RunResult> run_smt_client(const ClientOptions& o) {
   if (o.warmup == 0) {
     if (auto st = start_measuring(); !st.ok()) return st.error();
   }
+  Pacer pacer(o.background_mb_per_s);
   auto issue_bg = [&]() -> Status {
-    while (o.background && bg_outstanding < o.background_outstanding && done < total) {
+    while (o.background && bg_outstanding < o.background_outstanding && done < total &&
+           pacer.allow()) {
       if (auto st = send(bg_req, Kind::kBackground); !st.ok()) {
         if (st.error().code == EAGAIN) break;
         return st;
       }
       ++bg_outstanding;
+      pacer.sent(bg_req.size());
     }
     return {};
   };
@@ -215,6 +218,7 @@ Result<RunResult> run_smt_client(const ClientOptions& o) {
         r.client_ran_on |= current_cpu_bit();
       }
       if (done == o.warmup && !measuring) want_start = true;
+      if (auto s2 = issue_bg(); !s2.ok()) return s2;  // a paced stream may be due
       return want_start ? Status{} : issue(1);
     });
     if (!st.ok()) return st.error();
