@@ -305,7 +305,7 @@ if want 2; then
     start_server "$st" 1 block
     for size in 64 1024 8192; do
       for conc in 1 10 50 200; do
-        client "$st" "load/c$conc" 0 --size "$size" --concurrency "$conc" --count "$(n 20000)" \
+        client "$st" "load/c$conc" 0 --size "$size" --concurrency "$conc" --count "$(n 50000)" \
           --warmup "$((conc * 2))"
       done
     done
