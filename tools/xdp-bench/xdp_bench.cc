@@ -284,6 +284,27 @@ unsigned long long task_ticks(int pid) {
   return ut + st;
 }
 
+/// One CPU's times from /proc/stat, in clock ticks.
+struct CpuTicks {
+  unsigned long long busy = 0;  ///< user, nice, system, irq, softirq
+  unsigned long long softirq = 0;
+  unsigned long long steal = 0;
+};
+
+CpuTicks cpu_ticks(int cpu) {
+  std::ifstream f("/proc/stat");
+  std::string line;
+  const std::string name = "cpu" + std::to_string(cpu) + " ";
+  while (std::getline(f, line)) {
+    if (line.rfind(name, 0) != 0) continue;
+    std::istringstream in(line.substr(name.size()));
+    unsigned long long v[8] = {};  // user nice system idle iowait irq softirq steal
+    for (auto& x : v) in >> x;
+    return {v[0] + v[1] + v[2] + v[5] + v[6], v[6], v[7]};
+  }
+  return {};
+}
+
 /// Softirq time of one CPU (/proc/stat), in clock ticks.
 unsigned long long softirq_ticks(int cpu) {
   std::ifstream f("/proc/stat");
@@ -549,10 +570,12 @@ struct XskResult {
   double seen_fps = 0;                          ///< SMT frames the program on rx0 ran on
   double received_fps = 0;                      ///< frames receive() handed out
   double tx_cpu = 0, rx_cpu = 0, napi_cpu = 0;  ///< % of one CPU
-  double softirq_cpu[2] = {};                   ///< % of CPU 0 and of the sender's CPU
-  XskCounters tx, rx;                           ///< over the measured interval
-  double rx_batch = 0;                          ///< frames per receive() that returned any
-  uint64_t wrong = 0;  ///< received packets of another length or source, whole run
+  double softirq_cpu[2] = {};                   ///< % of the receiver's and of the sender's CPU
+  double busy_cpu[2] = {};   ///< the same CPUs' busy time, every task's (/proc/stat)
+  double steal_cpu[2] = {};  ///< and their steal time (the hypervisor ran something else)
+  XskCounters tx, rx;        ///< over the measured interval
+  double rx_batch = 0;       ///< frames per receive() that returned any
+  uint64_t wrong = 0;        ///< received packets of another length or source, whole run
   uint64_t tx0_tx_dropped = 0, rx0_rx_dropped = 0;
 
   double payload_gbit_s() const { return received_fps * kSmtLen * 8 / 1e9; }
@@ -694,7 +717,8 @@ XskResult xsk_run(double seconds, int tx_ns_fd, const std::string& tx_ns, int rx
   struct Snap {
     uint64_t sent, received, batches, seen;
     double tx_cpu, rx_cpu;
-    unsigned long long napi, soft0, soft1;
+    unsigned long long napi;
+    CpuTicks cpu[2];
     Clock::time_point t;
   };
   auto snap = [&] {
@@ -705,8 +729,7 @@ XskResult xsk_run(double seconds, int tx_ns_fd, const std::string& tx_ns, int rx
                 thread_cpu_s(sender),
                 thread_cpu_s(receiver),
                 napi ? task_ticks(napi) : 0,
-                softirq_ticks(rx_cpu),
-                softirq_ticks(tx_cpu),
+                {cpu_ticks(rx_cpu), cpu_ticks(tx_cpu)},
                 Clock::now()};
   };
   // Warm up, then measure; the drop counters over the same interval.
@@ -741,8 +764,14 @@ XskResult xsk_run(double seconds, int tx_ns_fd, const std::string& tx_ns, int rx
   r.tx_cpu = 100 * (b.tx_cpu - a.tx_cpu) / dt;
   r.rx_cpu = 100 * (b.rx_cpu - a.rx_cpu) / dt;
   r.napi_cpu = 100 * static_cast<double>(b.napi - a.napi) / tick / dt;
-  r.softirq_cpu[0] = 100 * static_cast<double>(b.soft0 - a.soft0) / tick / dt;
-  r.softirq_cpu[1] = 100 * static_cast<double>(b.soft1 - a.soft1) / tick / dt;
+  for (int c = 0; c < 2; ++c) {
+    auto pct = [&](unsigned long long t0, unsigned long long t1) {
+      return 100 * static_cast<double>(t1 - t0) / tick / dt;
+    };
+    r.softirq_cpu[c] = pct(a.cpu[c].softirq, b.cpu[c].softirq);
+    r.busy_cpu[c] = pct(a.cpu[c].busy, b.cpu[c].busy);
+    r.steal_cpu[c] = pct(a.cpu[c].steal, b.cpu[c].steal);
+  }
   r.tx = tx_at[1] - tx_at[0];
   r.rx = rx_at[1] - rx_at[0];
   r.wrong = wrong.load();
@@ -761,16 +790,18 @@ void print_xsk_tables(const XskResult (&runs)[2], double seconds, int rx_cpu, in
   std::printf(
       "| rx0's NAPI | mode | MTU | sent frames/s | at rx0's XDP frames/s | received frames/s | "
       "payload Gbit/s | sender thread CPU %% | receiver thread CPU %% | NAPI kthread CPU %% | "
-      "softirq CPU %d %% | softirq CPU %d %% |\n",
-      rx_cpu, tx_cpu);
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "softirq CPU %d / %d %% | busy CPU %d / %d %% (all tasks) | steal CPU %d / %d %% |\n",
+      rx_cpu, tx_cpu, rx_cpu, tx_cpu, rx_cpu, tx_cpu);
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int i = 0; i < 2; ++i) {
     const XskResult& r = runs[i];
-    std::printf("| %s | %s | %u | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %s | %.0f | %.0f |\n",
-                kPlacement[i], smt::link::xsk_mode_name(r.zerocopy), r.mtu, r.sent_fps, r.seen_fps,
-                r.received_fps, r.payload_gbit_s(), r.tx_cpu, r.rx_cpu,
-                i == 1 ? std::to_string(static_cast<int>(r.napi_cpu + 0.5)).c_str() : "–",
-                r.softirq_cpu[0], r.softirq_cpu[1]);
+    std::printf(
+        "| %s | %s | %u | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %s | %.0f / %.0f | %.0f / %.0f "
+        "| %.0f / %.0f |\n",
+        kPlacement[i], smt::link::xsk_mode_name(r.zerocopy), r.mtu, r.sent_fps, r.seen_fps,
+        r.received_fps, r.payload_gbit_s(), r.tx_cpu, r.rx_cpu,
+        i == 1 ? std::to_string(static_cast<int>(r.napi_cpu + 0.5)).c_str() : "–", r.softirq_cpu[0],
+        r.softirq_cpu[1], r.busy_cpu[0], r.busy_cpu[1], r.steal_cpu[0], r.steal_cpu[1]);
   }
   std::printf(
       "\n| rx0's NAPI | TX kicks/frame | tx0 tx_dropped | rx0 rx_dropped | rx socket: "
@@ -824,6 +855,10 @@ void add_run(JsonFields* j, const XskResult& r) {
   char soft[64];
   std::snprintf(soft, sizeof soft, "[%.1f,%.1f]", r.softirq_cpu[0], r.softirq_cpu[1]);
   j->raw("softirq_cpu_pct", soft);
+  std::snprintf(soft, sizeof soft, "[%.1f,%.1f]", r.busy_cpu[0], r.busy_cpu[1]);
+  j->raw("busy_cpu_pct", soft);
+  std::snprintf(soft, sizeof soft, "[%.1f,%.1f]", r.steal_cpu[0], r.steal_cpu[1]);
+  j->raw("steal_cpu_pct", soft);
   j->count("veth_drops", r.tx0_tx_dropped + r.rx0_rx_dropped);
   j->count("kernel_rx_dropped", r.rx.x.kernel_rx_dropped);
   j->count("kernel_rx_ring_full", r.rx.x.kernel_rx_ring_full);
