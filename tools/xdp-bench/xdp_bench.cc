@@ -579,6 +579,12 @@ struct XskResult {
   uint64_t tx0_tx_dropped = 0, rx0_rx_dropped = 0;
 
   double payload_gbit_s() const { return received_fps * kSmtLen * 8 / 1e9; }
+  /// CPU time per frame of the sender thread (softirq on its time included),
+  /// and of the receiver thread plus the NAPI kthread.
+  double tx_ns_per_frame() const { return sent_fps > 0 ? tx_cpu * 1e7 / sent_fps : 0; }
+  double rx_ns_per_frame() const {
+    return received_fps > 0 ? (rx_cpu + napi_cpu) * 1e7 / received_fps : 0;
+  }
 };
 
 /// One run of phase 3; napi_cpu as in rx0_napi().
@@ -790,18 +796,20 @@ void print_xsk_tables(const XskResult (&runs)[2], double seconds, int rx_cpu, in
   std::printf(
       "| rx0's NAPI | mode | MTU | sent frames/s | at rx0's XDP frames/s | received frames/s | "
       "payload Gbit/s | sender thread CPU %% | receiver thread CPU %% | NAPI kthread CPU %% | "
-      "softirq CPU %d / %d %% | busy CPU %d / %d %% (all tasks) | steal CPU %d / %d %% |\n",
+      "softirq CPU %d / %d %% | busy CPU %d / %d %% (all tasks) | steal CPU %d / %d %% | "
+      "sender CPU ns/frame | receiver + NAPI thread CPU ns/frame |\n",
       rx_cpu, tx_cpu, rx_cpu, tx_cpu, rx_cpu, tx_cpu);
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int i = 0; i < 2; ++i) {
     const XskResult& r = runs[i];
     std::printf(
         "| %s | %s | %u | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %s | %.0f / %.0f | %.0f / %.0f "
-        "| %.0f / %.0f |\n",
+        "| %.0f / %.0f | %.0f | %.0f |\n",
         kPlacement[i], smt::link::xsk_mode_name(r.zerocopy), r.mtu, r.sent_fps, r.seen_fps,
         r.received_fps, r.payload_gbit_s(), r.tx_cpu, r.rx_cpu,
         i == 1 ? std::to_string(static_cast<int>(r.napi_cpu + 0.5)).c_str() : "–", r.softirq_cpu[0],
-        r.softirq_cpu[1], r.busy_cpu[0], r.busy_cpu[1], r.steal_cpu[0], r.steal_cpu[1]);
+        r.softirq_cpu[1], r.busy_cpu[0], r.busy_cpu[1], r.steal_cpu[0], r.steal_cpu[1],
+        r.tx_ns_per_frame(), r.rx_ns_per_frame());
   }
   std::printf(
       "\n| rx0's NAPI | TX kicks/frame | tx0 tx_dropped | rx0 rx_dropped | rx socket: "
@@ -852,6 +860,8 @@ void add_run(JsonFields* j, const XskResult& r) {
   j->num("sender_cpu_pct", r.tx_cpu, 1);
   j->num("receiver_cpu_pct", r.rx_cpu, 1);
   j->num("napi_cpu_pct", r.napi_cpu, 1);
+  j->num("sender_cpu_ns_per_frame", r.tx_ns_per_frame(), 0);
+  j->num("receiver_cpu_ns_per_frame", r.rx_ns_per_frame(), 0);
   char soft[64];
   std::snprintf(soft, sizeof soft, "[%.1f,%.1f]", r.softirq_cpu[0], r.softirq_cpu[1]);
   j->raw("softirq_cpu_pct", soft);
