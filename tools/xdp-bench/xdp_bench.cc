@@ -681,7 +681,7 @@ XskResult xsk_run(double seconds, int tx_ns_fd, const std::string& tx_ns, int rx
     while (seen != kStop) {
       const int now = phase.load(std::memory_order_relaxed);
       if (now != seen) {
-        if (now == kMeasure) tx_at[0] = {tx->xsk_stats(), tx->stats()};
+        if (seen == kWarmup) tx_at[0] = {tx->xsk_stats(), tx->stats()};
         seen = now;
       }
       const size_t room = std::min(tx->tx_room(), kBatch);
@@ -703,7 +703,7 @@ XskResult xsk_run(double seconds, int tx_ns_fd, const std::string& tx_ns, int rx
     while (seen != kStop) {
       const int now = phase.load(std::memory_order_relaxed);
       if (now != seen) {
-        if (now == kMeasure) rx_at[0] = {rx->xsk_stats(), rx->stats()};
+        if (seen == kWarmup) rx_at[0] = {rx->xsk_stats(), rx->stats()};
         seen = now;
       }
       const size_t got = rx->receive(out);
