@@ -31,9 +31,12 @@
 //     threaded, pinned to the receiver's CPU. Shown: frames/s sent, seen by
 //     the program and received, payload Gbit/s (payload = the SMT packet,
 //     MTU - 20 B of IPv4: SMT header + record; Ethernet and IP not counted),
-//     CPU of each thread, of the NAPI kthread and of each CPU's softirq, and
-//     every drop counter (veth, the kernel's XDP_STATISTICS). --json prints
-//     the first run as one JSON line instead of the tables (tools/bench.sh).
+//     CPU of each thread and of the NAPI kthread (also per frame), each
+//     CPU's softirq, busy (every task's, tick-sampled: an undercount for a
+//     CPU that sleeps between short bursts) and steal time, and every drop
+//     counter (veth, the kernel's XDP_STATISTICS). UMEM and rings have
+//     XskGeometry's defaults, as smtd creates them. --json prints both runs as
+//     one JSON line instead of the tables (tools/bench.sh; keys in run.sh).
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -796,7 +799,8 @@ void print_xsk_tables(const XskResult (&runs)[2], double seconds, int rx_cpu, in
   std::printf(
       "| rx0's NAPI | mode | MTU | sent frames/s | at rx0's XDP frames/s | received frames/s | "
       "payload Gbit/s | sender thread CPU %% | receiver thread CPU %% | NAPI kthread CPU %% | "
-      "softirq CPU %d / %d %% | busy CPU %d / %d %% (all tasks) | steal CPU %d / %d %% | "
+      "softirq CPU %d / %d %% | busy CPU %d / %d %% (all tasks, tick-sampled) | steal CPU %d / %d "
+      "%% | "
       "sender CPU ns/frame | receiver + NAPI thread CPU ns/frame |\n",
       rx_cpu, tx_cpu, rx_cpu, tx_cpu, rx_cpu, tx_cpu);
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
