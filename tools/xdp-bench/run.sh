@@ -13,7 +13,8 @@
 #   build/tools/xdp-bench/xdp-bench --xsk-only --seconds 3 --json
 #   {"xsk_frames_per_s":..., "xsk_payload_gbit_s":..., "xsk_sent_frames_per_s":...,
 #    "xsk_seen_frames_per_s":..., "sender_cpu_pct":..., "receiver_cpu_pct":...,
-#    "napi_cpu_pct":..., "softirq_cpu_pct":[CPU0,CPU1], "veth_drops":...,
+#    "napi_cpu_pct":..., "sender_cpu_ns_per_frame":..., "receiver_cpu_ns_per_frame":...,
+#    "softirq_cpu_pct":[CPU0,CPU1], "busy_cpu_pct":[..], "steal_cpu_pct":[..], "veth_drops":...,
 #    "kernel_rx_dropped":..., "kernel_rx_ring_full":..., "kernel_fill_ring_empty":...,
 #    "mtu":1500, "payload_bytes":1480, "mode":"copy", "napi":"softirq", "seconds":3.00,
 #    "threaded_xsk_frames_per_s":..., ... the same figures with rx0's NAPI threaded}
