@@ -208,17 +208,22 @@ def section_hol(runs, w, targets):
         w(f"| {NAMES[r['stack_name']]} | {r['label'][4:]} | {r['connections'] or '–'} | "
           f"{fmt(r['p50_us'])} | {fmt(r['p99_us'])} | {fmt(r['p999_us'])} | "
           f"{fmt(r['background_mb_per_s'])} | {r.get('tcp_retrans_segs', '–')} |")
-    for case in ("stream", "paced"):
-        x = find(runs, "smt-xdp", f"hol/{case}")
-        one = find(runs, "tls", f"hol/{case}")
-        pool = find(runs, "tls", f"hol/{case}-pool4")
-        if x is None:
-            continue
-        what = "a 1 MiB stream" if case == "stream" else "a paced 1 MiB stream"
-        targets.append((f"64 B p99 under {what} vs one TLS connection",
-                        ratio(get(x, "p99_us"), get(one, "p99_us")), "≤ 0.2"))
-        targets.append((f"64 B p99 under {what} vs a TLS pool of 4",
-                        ratio(get(x, "p99_us"), get(pool, "p99_us")), "≤ 0.7"))
+    x = find(runs, "smt-xdp", "hol/stream")
+    if x is not None:
+        targets.append(("64 B p99 under a 1 MiB stream vs one TLS connection",
+                        ratio(get(x, "p99_us"), get(find(runs, "tls", "hol/stream"), "p99_us")),
+                        "≤ 0.2"))
+        targets.append(("64 B p99 under a 1 MiB stream vs a TLS pool of 4",
+                        ratio(get(x, "p99_us"),
+                              get(find(runs, "tls", "hol/stream-pool4"), "p99_us")), "≤ 0.7"))
+    x = find(runs, "smt-xdp", "hol/paced")
+    if x is not None:
+        w("")
+        w(f"Paced to {fmt(get(x, 'background_rate_mb_per_s'), 0)} MB/s (not a target): SMT(AF_XDP)/TLS "
+          f"64 B p99 {fmt(ratio(get(x, 'p99_us'), get(find(runs, 'tls', 'hol/paced'), 'p99_us')), 2)}"
+          f" against one connection, "
+          f"{fmt(ratio(get(x, 'p99_us'), get(find(runs, 'tls', 'hol/paced-pool4'), 'p99_us')), 2)}"
+          f" against a pool of 4.")
     w("")
 
 
