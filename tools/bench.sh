@@ -374,22 +374,20 @@ for e in json.load(sys.stdin):
 print(totals.get(0, 0), totals.get(1, 0))'
 }
 
+loss_runs() {  # loss_runs TAG: 64 B RPCs one at a time and 10 outstanding, on every stack
+  for st in "${stacks[@]}"; do
+    start_server "$st" 1 block
+    client "$st" "loss/$1-c1" 0 --size 64 --count "$(n 5000)"
+    client "$st" "loss/$1-c10" 0 --size 64 --concurrency 10 --count "$(n 20000)" --warmup 20
+    stop_server
+  done
+}
 if want 4; then
   echo "bench: 4. 64 B RPCs with 1 % of the transport's packets dropped on W"
-  for st in "${stacks[@]}"; do
-    start_server "$st" 1 block
-    client "$st" "loss/0pct-c1" 0 --size 64 --count "$(n 5000)"
-    client "$st" "loss/0pct-c10" 0 --size 64 --concurrency 10 --count "$(n 20000)" --warmup 20
-    stop_server
-  done
+  loss_runs 0pct
   loss_attach x 253 1  # SMT's packets; smtd's TCP control channels pass
   loss_attach k 6 1    # TCP's packets (TLS runs over them)
-  for st in "${stacks[@]}"; do
-    start_server "$st" 1 block
-    client "$st" "loss/1pct-c1" 0 --size 64 --count "$(n 5000)"
-    client "$st" "loss/1pct-c10" 0 --size 64 --concurrency 10 --count "$(n 20000)" --warmup 20
-    stop_server
-  done
+  loss_runs 1pct
   read -r seen dropped < <(loss_detach x)
   echo "loss_x_seen=$seen loss_x_dropped=$dropped" >"$out/loss.txt"
   read -r seen dropped < <(loss_detach k)

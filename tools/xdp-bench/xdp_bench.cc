@@ -309,19 +309,7 @@ CpuTicks cpu_ticks(int cpu) {
 }
 
 /// Softirq time of one CPU (/proc/stat), in clock ticks.
-unsigned long long softirq_ticks(int cpu) {
-  std::ifstream f("/proc/stat");
-  std::string line;
-  const std::string name = "cpu" + std::to_string(cpu) + " ";
-  while (std::getline(f, line)) {
-    if (line.rfind(name, 0) != 0) continue;
-    std::istringstream in(line.substr(name.size()));
-    unsigned long long v[7] = {};
-    for (auto& x : v) in >> x;
-    return v[6];
-  }
-  return 0;
-}
+unsigned long long softirq_ticks(int cpu) { return cpu_ticks(cpu).softirq; }
 
 /// The pid of the kthread named `prefix...` (threaded NAPI), or 0.
 int find_kthread(const std::string& prefix) {
