@@ -69,7 +69,11 @@ class EnginePair {
   /// `seed` picks the session's test secrets; by default every pair gets
   /// its own, so no two tests in one process seal under the same key (debug
   /// builds' process-wide nonce oracle would rightly call that a reuse).
-  EnginePair(EngineConfig ca, EngineConfig cb, link::MemoryWireConfig wc, uint64_t seed = 0) {
+  /// Wraps A's end of the wire (the wrapper is what A's engine sees).
+  using LinkWrapper = std::function<std::unique_ptr<link::Link>(link::Link&)>;
+
+  EnginePair(EngineConfig ca, EngineConfig cb, link::MemoryWireConfig wc, uint64_t seed = 0,
+             const LinkWrapper& wrap_a = nullptr) {
     static std::atomic<uint64_t> next_seed{1000};
     if (seed == 0) seed = next_seed++;
     wc.addr_a = v4(1);
@@ -80,7 +84,8 @@ class EnginePair {
       return;
     }
     wire = std::move(*w);
-    a = std::make_unique<Engine>(wire->a(), clock, ca);
+    if (wrap_a) link_a = wrap_a(wire->a());
+    a = std::make_unique<Engine>(link_a ? *link_a : wire->a(), clock, ca);
     b = std::make_unique<Engine>(wire->b(), clock, cb);
     SessionParams pa;
     fill_test_secrets(&pa, seed);
@@ -134,6 +139,7 @@ class EnginePair {
 
   VirtualClock clock;
   std::unique_ptr<link::MemoryWire> wire;
+  std::unique_ptr<link::Link> link_a;  // A's wrapper of the wire, if any
   std::unique_ptr<Engine> a;
   std::unique_ptr<Engine> b;
   SessionId sa = 0;

@@ -149,5 +149,65 @@ TEST(Engine, AcksCarryThreeIdsAndTheRestLeaveOnTheNextTick) {
   EXPECT_EQ(p.b->stats().control_packets_sent[SMT_TYPE_NEED_ACK - SMT_TYPE_DATA], 0u);
 }
 
+
+// A link that takes at most two packets per send() while its tx_room()
+// promises the inner link's room: the engine must keep the rest, in order,
+// and send them later (as with a full AF_XDP ring).
+class TwoPerSendLink final : public link::Link {
+ public:
+  explicit TwoPerSendLink(link::Link& inner) : inner_(inner) {}
+  size_t send(std::span<const link::TxPacket> pkts) override {
+    ++sends;
+    if (pkts.size() > 2) ++partial;
+    return inner_.send(pkts.first(std::min<size_t>(pkts.size(), 2)));
+  }
+  size_t receive(std::span<link::RxPacket> out) override { return inner_.receive(out); }
+  int fd() const override { return inner_.fd(); }
+  size_t tx_room() const override { return inner_.tx_room(); }
+  uint32_t mtu() const override { return inner_.mtu(); }
+  bool supports_tso() const override { return inner_.supports_tso(); }
+  link::Addr local_addr(const link::Addr& peer) const override { return inner_.local_addr(peer); }
+  link::LinkStats stats() const override { return inner_.stats(); }
+  uint64_t sends = 0, partial = 0;
+
+ private:
+  link::Link& inner_;
+};
+
+TEST(Engine, RpcsCompleteByteIdenticalWhenTheLinkTakesPartOfEveryBatch) {
+  // No resends within the run: a packet the engine failed to keep would
+  // leave its RPC unfinished instead of being repaired by a RESEND.
+  EngineConfig c;
+  c.resend_ticks = 1'000'000;
+  c.rpc_timeout_ns = 1'000'000'000'000;
+  TwoPerSendLink* stingy = nullptr;
+  EnginePair p(c, c, link::MemoryWireConfig{}, 0, [&](link::Link& inner) {
+    auto l = std::make_unique<TwoPerSendLink>(inner);
+    stingy = l.get();
+    return l;
+  });
+  ASSERT_NE(stingy, nullptr);
+  std::map<uint64_t, std::vector<uint8_t>> sent;
+  for (size_t n : {64ul, 5000ul, 65536ul, 300000ul}) {
+    auto data = pattern(n, n + 1);
+    auto id = p.a->send_request(p.sa, data);
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    sent[*id] = data;
+  }
+  std::map<uint64_t, std::vector<uint8_t>> got;
+  p.on_step = [&] {
+    echo_server(*p.b);
+    while (auto ev = p.a->next_event()) {
+      ASSERT_EQ(ev->kind, Event::Kind::kResponse) << "error " << ev->error;
+      got.emplace(ev->id, std::move(ev->data));
+    }
+  };
+  ASSERT_TRUE(p.run_until([&] { return got.size() == sent.size(); }, 10'000'000'000));
+  EXPECT_EQ(got, sent);
+  EXPECT_GT(stingy->partial, 10u) << "the link never refused part of a batch";
+  EXPECT_EQ(p.a->stats().data_packets_resent, 0u) << "a kept packet was lost and resent";
+  EXPECT_EQ(p.b->stats().drops.total(), 0u) << drop_summary(*p.b);
+}
+
 }  // namespace
 }  // namespace smt::test

@@ -315,22 +315,19 @@ void Engine::flush_tx() {
     tx_pending_ = 0;
     return;
   }
-  // Keep the packets the link did not take, in batch order, at the front.
-  std::vector<TxSlot> rest;
-  for (size_t i = taken; i < batch.size(); ++i) {
-    for (size_t j = 0; j < tx_pending_; ++j) {
-      if (tx_slots_[j].pkt.data == batch[i].data) {
-        rest.push_back(std::move(tx_slots_[j]));
+  // Keep the packets the link did not take, in batch order, at the front,
+  // by swapping slots (a slot's packet points into its own buffer, which
+  // moves with it): no allocation, at most one batch squared compares.
+  const size_t rest = batch.size() - taken;
+  for (size_t p = 0; p < rest; ++p) {
+    for (size_t j = p; j < tx_pending_; ++j) {
+      if (tx_slots_[j].pkt.data == batch[taken + p].data) {
+        std::swap(tx_slots_[p], tx_slots_[j]);
         break;
       }
     }
   }
-  std::vector<TxSlot> slots = std::move(rest);
-  tx_pending_ = slots.size();
-  for (auto& sl : tx_slots_) {
-    if (!sl.buf.empty()) slots.push_back(std::move(sl));
-  }
-  tx_slots_ = std::move(slots);
+  tx_pending_ = rest;
 }
 
 }  // namespace smt
