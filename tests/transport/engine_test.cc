@@ -209,5 +209,37 @@ TEST(Engine, RpcsCompleteByteIdenticalWhenTheLinkTakesPartOfEveryBatch) {
   EXPECT_EQ(p.b->stats().drops.total(), 0u) << drop_summary(*p.b);
 }
 
+
+// libsmt looks a peer's session up on every send: the lookup must find the
+// session of exactly that address and port among many, and nothing else.
+TEST(Engine, FindSessionFindsExactlyThePeersAddressAndPort) {
+  EnginePair p({}, {}, link::MemoryWireConfig{});
+  std::map<std::pair<uint8_t, uint16_t>, SessionId> made;
+  made[{2, 2000}] = p.sa;  // the pair's own session: peer v4(2), port 2000
+  for (uint8_t host : {3, 4, 9}) {
+    for (uint16_t port : {1, 2000, 2001, 65535}) {
+      SessionParams sp;
+      fill_test_secrets(&sp, 77 + host * 100000 + port);
+      sp.local_addr = v4(1);
+      sp.peer_addr = v4(host);
+      sp.local_port = uint16_t(3000 + port % 7);
+      sp.peer_port = port;
+      sp.initiator = true;
+      auto sid = p.a->add_session(sp);
+      ASSERT_TRUE(sid.ok()) << sid.error().message;
+      made[{host, port}] = *sid;
+    }
+  }
+  for (const auto& [key, sid] : made) {
+    auto got = p.a->find_session(v4(key.first), key.second);
+    ASSERT_TRUE(got.has_value()) << int(key.first) << ":" << key.second;
+    EXPECT_EQ(*got, sid);
+  }
+  EXPECT_FALSE(p.a->find_session(v4(2), 2001).has_value());
+  EXPECT_FALSE(p.a->find_session(v4(5), 2000).has_value());
+  EXPECT_FALSE(p.a->find_session(v4(3), 1999).has_value());
+  EXPECT_FALSE(p.a->find_session(v4(10), 1).has_value());
+}
+
 }  // namespace
 }  // namespace smt::test

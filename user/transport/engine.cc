@@ -132,10 +132,14 @@ void Engine::close_session(SessionId sid) {
 }
 
 std::optional<SessionId> Engine::find_session(const link::Addr& peer, uint16_t peer_port) const {
-  for (const auto& [k, id] : by_addr_) {
-    if (std::get<0>(k) == peer && std::get<1>(k) == peer_port) return id;
+  // The map orders by (peer, peer port, local port): the first entry at or
+  // after (peer, peer_port, 0) is the one, if any, in O(log n).
+  auto it = by_addr_.lower_bound(std::make_tuple(peer, peer_port, uint16_t{0}));
+  if (it == by_addr_.end() || std::get<0>(it->first) != peer ||
+      std::get<1>(it->first) != peer_port) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  return it->second;
 }
 
 const std::string* Engine::peer_identity(SessionId sid) const {

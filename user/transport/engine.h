@@ -118,6 +118,7 @@ class Engine {
   Result<SessionId> add_session(const SessionParams& p);
   /// Forgets a session: its RPCs fail with ECONNABORTED, its keys are wiped.
   void close_session(SessionId s);
+  /// The session with this peer address and port (any local port), in O(log n).
   std::optional<SessionId> find_session(const link::Addr& peer, uint16_t peer_port) const;
   const std::string* peer_identity(SessionId s) const;
 
