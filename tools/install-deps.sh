@@ -15,8 +15,8 @@ packages=(
   python3 iproute2 util-linux procps tcpdump
   # smtd tests: an independent TLS 1.3 client
   gnutls-bin
-  # tools/bench.sh: plots and the TCP latency calibration
-  gnuplot-nox sockperf
+  # tools/bench.sh: plots, the TCP latency calibration, SMT_BENCH_PROFILE's profiles
+  gnuplot-nox sockperf linux-perf
 )
 
 missing=()
