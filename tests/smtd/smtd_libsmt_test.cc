@@ -294,6 +294,44 @@ TEST_F(LibsmtOverSmtdTest, ApplicationThatExitsHasItsSessionsClosedOnBothHostsAn
   EXPECT_TRUE(eventually([&] { return stats(*srv).sessions_closed == 2; }, 5000));
 }
 
+// docs/smtd.md "Notifications": a busy-polling client makes no system call
+// on smtd's socket per call; it reads it when smtd's count moved, and at
+// most about once a millisecond besides.
+TEST_F(LibsmtOverSmtdTest, BusyPollingClientReadsSmtdsSocketOnlyWhenNotified) {
+  start(true);
+  start(false);
+  auto srv = socket(false, kServerPort);
+  ASSERT_TRUE(srv.has_value());
+  EchoServer echo(*srv);
+  auto cli = socket(true, 40000);
+  ASSERT_TRUE(cli.has_value());
+  ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();  // opens the session
+
+  const uint64_t reads0 = stats(*cli).smtd_socket_reads;
+  const auto t0 = std::chrono::steady_clock::now();
+  uint64_t calls = 0;
+  std::vector<uint8_t> data(64, 7);
+  for (int i = 0; i < 2000; ++i) {
+    auto id = cli->send_request(server(), data);
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    ++calls;
+    for (;;) {
+      ++calls;
+      auto m = cli->recv(SMT_RECV_RESPONSE | SMT_RECV_NONBLOCK, *id, 0);
+      if (m.ok()) {
+        ASSERT_EQ(m->kind(), SMT_MSG_RESPONSE);
+        break;
+      }
+      ASSERT_EQ(m.error().code, EAGAIN) << m.error().message;
+    }
+  }
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const uint64_t reads = stats(*cli).smtd_socket_reads - reads0;
+  EXPECT_LE(reads, static_cast<uint64_t>(ms) + 20) << calls << " calls in " << ms << " ms";
+  EXPECT_LT(reads * 10, calls) << reads << " reads of smtd's socket in " << calls << " calls";
+  EXPECT_EQ(stats(*cli).rpcs_failed, 0u);
+}
+
 TEST_F(LibsmtOverSmtdTest, KilledSmtdLosesNoRpcInFlightAndItsRestartIsReadopted) {
   start(true);
   start(false);

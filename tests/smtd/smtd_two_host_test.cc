@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "smt/wire.h"
 #include "smtd/app_protocol.h"
 #include "smtd/map_store.h"
+#include "smtd/notify_page.h"
 #include "smtd/smtd_client.h"
 #include "wire/drop_reason.h"
 #include "smtd_harness.h"
@@ -255,6 +257,53 @@ TEST_F(TwoHostTest, ApplicationExitClosesItsSessionsOnBothHosts) {
   // Its lease is gone too: another connection may take the port.
   auto again = client(true);
   EXPECT_TRUE(again.lease(40000).ok());
+}
+
+// Whether `page` shows `n` within a second (and never more).
+bool count_reaches(const NotifyPage& page, uint64_t n) {
+  for (int i = 0; i < 1000 && page.count() < n; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return page.count() == n;
+}
+
+// docs/smtd.md "Notifications": the count on the connection's page moves
+// once per notification, after the notification is in the socket, and the
+// application can only read the page.
+TEST_F(TwoHostTest, NotificationCountRisesOnceForEachNotificationItsHolderCanRead) {
+  start(true, {});
+  start(false, {});
+  auto ca = client(true), cb = client(false);
+  auto grant = cb.owner_table();
+  ASSERT_TRUE(grant.ok()) << grant.error().message;
+  ASSERT_TRUE(grant->notify_fd.valid());
+  void* w = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, grant->notify_fd.get(), 0);
+  EXPECT_EQ(w, MAP_FAILED) << "the holder could map its notification page writable";
+  EXPECT_EQ(errno, EPERM);
+  auto page = NotifyPage::map_readonly(std::move(grant->notify_fd));
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  EXPECT_EQ(page->count(), 0u);
+
+  HeldSession sa, sb;
+  open_session(&ca, &cb, &sa, &sb);  // reads B's INCOMING
+  if (HasFatalFailure()) return;
+  // smtd raises the count just after its sendmsg, so allow it that moment.
+  EXPECT_TRUE(count_reaches(*page, 1)) << "INCOMING";
+  auto none = cb.next_notification(0);
+  EXPECT_FALSE(none.ok()) << "a notification the count did not announce";
+
+  ASSERT_TRUE(ca.close(addr(ns_.addr_b), 5000, 40000).ok());
+  auto note = cb.next_notification(5000);
+  ASSERT_TRUE(note.ok()) << note.error().message;
+  EXPECT_EQ(note->kind, SmtdNotification::Kind::kPeerClosed);
+  EXPECT_TRUE(count_reaches(*page, 2)) << "PEER_CLOSED";
+
+  // Asking again hands out the same page.
+  auto again = cb.owner_table();
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  auto page2 = NotifyPage::map_readonly(std::move(again->notify_fd));
+  ASSERT_TRUE(page2.ok()) << page2.error().message;
+  EXPECT_EQ(page2->count(), 2u);
 }
 
 TEST_F(TwoHostTest, PeerWithCertificateFromAnotherCaGetsUnknownCa) {

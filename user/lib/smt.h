@@ -101,6 +101,10 @@ struct smt_socket_stats {
   uint64_t smtd_reconnects;     ///< times the smtd connection was re-established
   uint64_t sessions_readopted;  ///< sessions re-adopted with their holder tokens
   uint64_t smtd_connected;      ///< 1 while the smtd connection is up
+  /// Times a call read smtd's socket. A call reads it only when smtd's
+  /// notification count moved, its wait saw the socket readable, or once a
+  /// millisecond; every call does without smtd's notification page.
+  uint64_t smtd_socket_reads;
 };
 
 /// smt_socket_opts.families bits.

@@ -17,6 +17,10 @@ namespace {
 constexpr uint64_t kRetryNs = 100'000'000;
 // How often a socket reports its sessions' counters to smtd.
 constexpr uint64_t kReportNs = 1'000'000'000;
+// How often poll() reads smtd's socket even though the notification count
+// did not move: replies that came too late for their call, and a socket that
+// smtd closed, are found within this time.
+constexpr uint64_t kQuietReadNs = 1'000'000;
 
 bool connection_lost(int code) {
   return code == ECONNRESET || code == EPIPE || code == ENOTCONN || code == ETIMEDOUT;
@@ -67,15 +71,23 @@ void SmtdSessions::take_owner_table() {
     h.slot = SMTD_APP_SLOT_NONE;
   }
   table_.reset();
+  notify_.reset();
   auto grant = client_->owner_table();
-  if (grant.ok()) {
-    auto t = OwnerTable::map(std::move(*grant));
-    if (t.ok()) {
-      table_ = std::move(*t);
-      return;
-    }
+  if (!grant.ok()) {
+    ++counters_.owner_table_errors;
+    return;
   }
-  ++counters_.owner_table_errors;
+  // Without the page poll() reads the socket on every call, as it must.
+  if (auto page = smtd::NotifyPage::map_readonly(std::move(grant->notify_fd)); page.ok()) {
+    notify_.emplace(std::move(*page));
+    notified_ = UINT64_MAX;  // read the new connection's socket once, whatever the count
+  }
+  auto t = OwnerTable::map(std::move(*grant));
+  if (!t.ok()) {
+    ++counters_.owner_table_errors;
+    return;
+  }
+  table_ = std::move(*t);
 }
 
 Result<std::unique_ptr<SmtdSessions>> SmtdSessions::connect(const std::string& path,
@@ -199,19 +211,32 @@ void SmtdSessions::on_peer_closed(const smtd_app_close& c) {
   close_held(*sid);
 }
 
-void SmtdSessions::poll() {
+void SmtdSessions::poll(bool readable) {
   if (!client_) {
     if (clock_.now_ns() >= retry_at_ns_) (void)reconnect();
     if (!client_) return;
   }
-  if (clock_.now_ns() >= report_at_ns_) {
+  const uint64_t now = clock_.now_ns();
+  // The count is read before the socket: a notification sent after this
+  // read raises it again, so the next call looks.
+  const uint64_t count = notify_ ? notify_->count() : 0;
+  if (notify_ && !readable && count == notified_ && now < quiet_read_at_ns_ &&
+      now < report_at_ns_) {
+    return;
+  }
+  quiet_read_at_ns_ = now + kQuietReadNs;
+  if (now >= report_at_ns_) {
     report();
     if (!client_) return;
   }
+  ++counters_.socket_reads;
   for (;;) {
     auto n = client_->next_notification(0);
     if (!n.ok()) {
-      if (n.error().code == ETIMEDOUT) return;  // nothing waiting
+      if (n.error().code == ETIMEDOUT) {  // nothing waiting
+        notified_ = count;
+        return;
+      }
       if (n.error().code == EPROTO) continue;   // a late reply or a bad message: skip it
       disconnected();
       return;

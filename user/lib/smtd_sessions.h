@@ -18,6 +18,7 @@
 #include "lib/owner_table.h"
 #include "lib/peer_addr.h"
 #include "smtd/app_protocol.h"
+#include "smtd/notify_page.h"
 #include "smtd/smtd_client.h"
 #include "transport/clock.h"
 #include "transport/engine.h"
@@ -34,6 +35,8 @@ struct SmtdCounters {
   uint64_t owner_table_errors = 0; ///< connections that got no owner table (no early XDP filter)
   uint64_t engine_closed = 0;      ///< sessions the engine ended itself, CLOSEd at smtd
   uint64_t datapath_errors = 0;    ///< reconnects where smtd refused our datapath sockets
+  uint64_t socket_reads = 0;       ///< poll() calls that read smtd's socket (the rest only
+                                   ///< looked at the notification count)
 };
 
 
@@ -71,8 +74,12 @@ class SmtdSessions {
 
   /// Handles every notification waiting (INCOMING, PEER_CLOSED) without
   /// blocking, and reconnects and re-adopts when smtd went away and the
-  /// retry time has come. Call before each receive batch.
-  void poll();
+  /// retry time has come. Call before each receive batch. The socket is read
+  /// only when the connection's notification count moved, when `readable`
+  /// (the caller's poll() saw the fd readable: a reply nobody waits for, or
+  /// smtd gone), or once a millisecond; otherwise this makes no system
+  /// call. Without a notification page it reads the socket every time.
+  void poll(bool readable = false);
   /// Reconnects now if disconnected and re-adopts every session; the number
   /// re-adopted (0 when the connection was up).
   Result<int> readopt();
@@ -121,6 +128,9 @@ class SmtdSessions {
   const Clock& clock_;
   std::optional<smtd::SmtdClient> client_;
   std::unique_ptr<OwnerTable> table_;  // the connection's; engines hold pointers into it
+  std::optional<smtd::NotifyPage> notify_;  // the connection's notification count
+  uint64_t notified_ = 0;       // the count when the socket was last read empty
+  uint64_t quiet_read_at_ns_ = 0;
   uint16_t port_ = 0;
   bool ephemeral_ = false;
   std::map<SessionId, Held> held_;

@@ -133,6 +133,7 @@ struct smt_sock {
   // smtd_busy, one thread waits for OPEN with mu released and alone uses it.
   std::unique_ptr<smt::lib::SmtdSessions> smtd;
   bool smtd_busy = false;
+  bool smtd_readable = false;  // a wait saw smtd's fd readable: read it next
   std::condition_variable smtd_cv;
   std::deque<QueuedEvent> queue;
   std::vector<Waiter*> waiters;
@@ -175,7 +176,7 @@ struct smt_sock {
   // come first: a session a peer just opened is installed before the receive
   // batch that may carry its first packet.
   void progress(uint64_t token, bool poll_smtd = true) {
-    if (poll_smtd && smtd && !smtd_busy) smtd->poll();
+    if (poll_smtd && smtd && !smtd_busy) smtd->poll(std::exchange(smtd_readable, false));
     engine->progress();
     const size_t first_new = queue.size();
     while (auto ev = engine->next_event()) queue.push_back({std::move(*ev), token});
@@ -300,15 +301,15 @@ void smt_sock::helper_main() {
   const uint64_t token = thread_token();
   std::unique_lock<std::mutex> lk(mu);
   while (!stop) {
-    if (active > 0) {
-      helper_wake_ns = UINT64_MAX;
-      helper_waiting = true;
-      helper_cv.wait(lk);
-      continue;
-    }
     const uint64_t now = clock->now_ns();
-    const uint64_t due = std::max(next_deadline(), last_exit_ns + helper_quiet_ns);
-    if (now < due) {
+    // While an application thread is inside a call (it runs the engine
+    // itself), plan as if it left now rather than wait to be woken: a call
+    // that ends before that time then wakes nobody, where waking the helper
+    // at the end of every call cost a futex call and a context switch per
+    // RPC. At worst the helper wakes once a tick to find a thread inside.
+    const uint64_t exit_ns = active > 0 ? now : last_exit_ns;
+    const uint64_t due = std::max(next_deadline(), exit_ns + helper_quiet_ns);
+    if (now < due) {  // always while a thread is inside: helper_quiet_ns > 0
       helper_wake_ns = due;
       helper_waiting = true;
       if (due == UINT64_MAX) {
@@ -776,6 +777,9 @@ int smt_recv(smt_sock* sock, int flags, uint64_t id, struct smt_msg* out, int ti
     const int poll_errno = errno;
 
     c.lock().lock();
+    // Something other than a notification (which raises the count) may wait
+    // there: the next progress() reads the socket.
+    if (r > 0 && sfd >= 0 && fds[2].revents != 0) s.smtd_readable = true;
     std::erase(s.waiters, &w);
     // Signals are written under the lock only to listed waiters, so after
     // leaving the list one read empties the fd for the next wait.
@@ -886,6 +890,7 @@ int smt_stats(smt_sock* sock, struct smt_socket_stats* out) {
     out->smtd_reconnects = sc.reconnects;
     out->sessions_readopted = sc.readopted;
     out->smtd_connected = s.smtd->connected() ? 1 : 0;
+    out->smtd_socket_reads = sc.socket_reads;
   }
   return 0;
 }

@@ -48,7 +48,8 @@ enum smtd_app_type {
   SMTD_APP_CLOSED = 0x84,     /* struct smtd_app_close */
   SMTD_APP_ADOPTED = 0x85,    /* struct smtd_app_session, no secrets */
   SMTD_APP_LIST_CHUNK = 0x86, /* struct smtd_app_list_chunk + JSON text */
-  SMTD_APP_TABLE_GRANTED = 0x87, /* struct smtd_app_table; SCM_RIGHTS: the table's fd */
+  SMTD_APP_TABLE_GRANTED = 0x87, /* struct smtd_app_table; SCM_RIGHTS: the table's fd,
+                                    then the connection's notification page */
   SMTD_APP_STATS_CHUNK = 0x88,   /* struct smtd_app_stats + entries, last flagged */
   SMTD_APP_DATAPATH_GRANTED = 0x89, /* struct smtd_app_datapath; SCM_RIGHTS: its sockets */
   SMTD_APP_ERROR = 0xff,      /* struct smtd_app_error */
@@ -120,7 +121,13 @@ struct smtd_app_session {
  * table"), an mmapable BPF array passed as an SCM_RIGHTS fd. The application
  * maps it and keeps each session's entry (session_slot) current: published
  * window base and armed grant slots. One table per connection; asking again
- * returns the same table. */
+ * returns the same table.
+ *
+ * The second fd is the connection's notification page (docs/smtd.md
+ * "Notifications"): a sealed memfd whose first 8 bytes are a uint64_t that
+ * smtd raises by one after each notification (INCOMING, PEER_CLOSED) it has
+ * written to this connection. The application maps it read-only and reads
+ * its socket when the count moved; the socket stays the source of truth. */
 struct smtd_app_table {
   struct smtd_app_hdr hdr;
   uint32_t owner_id;   /* 16 the connection's owner id (smt_session_value.owner_id) */

@@ -552,7 +552,7 @@ void Daemon::close_session(const SessionName& n, bool tell_peer, uint32_t app_re
     c.local_port = n.local_port;
     c.reason = app_reason;
     c.serial = s->serial;
-    send_app(s->owner, &c, sizeof c);
+    notify_app(s->owner, &c, sizeof c);
   }
   static const char* const kWhy[] = {"",     "closed by the peer", "idle", "certificate lifetime",
                                      "",     "2^32 tag failures"};

@@ -30,6 +30,7 @@
 #include "smtd/key_arena.h"
 #include "smtd/keylog.h"
 #include "smtd/map_store.h"
+#include "smtd/notify_page.h"
 #include "smtd/peer_channel.h"
 #include "smtd/tls_context.h"
 
@@ -105,6 +106,7 @@ class Daemon {
     uint32_t uid = 0;
     uint32_t pid = 0;
     UniqueFd table;                  // owner table (TABLE), inserted in grant_tables
+    std::optional<NotifyPage> notify;  // its notification count, handed out with the table
     std::vector<bool> slot_used;     // its entries held by sessions
     std::vector<UniqueFd> datapath;  // raw sockets handed out (DATAPATH), in v4, v6 order
     std::vector<uint64_t> datapath_cookies;  // their raw_owners_hash keys
@@ -199,6 +201,9 @@ class Daemon {
   void release_slot(uint32_t owner, uint32_t slot);
   /// Sends one message, with `fd` attached (SCM_RIGHTS) when it is >= 0.
   bool send_app(uint32_t app_id, const void* msg, size_t len, int fd = -1);
+  /// Sends a notification (INCOMING, PEER_CLOSED), then raises the
+  /// connection's notification count so its holder looks at the socket.
+  bool notify_app(uint32_t app_id, const void* msg, size_t len);
   void send_app_error(uint32_t app_id, uint32_t request_id, int err, const std::string& msg,
                       uint16_t refused = 0, int alert = -1, bool alert_sent = false);
   App* find_app(uint32_t id);

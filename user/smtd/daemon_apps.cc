@@ -184,6 +184,13 @@ bool Daemon::send_app(uint32_t app_id, const void* msg, size_t len, int fd) {
   return false;
 }
 
+bool Daemon::notify_app(uint32_t app_id, const void* msg, size_t len) {
+  if (!send_app(app_id, msg, len)) return false;
+  // After the send: a holder that sees the new count finds the message.
+  if (App* app = find_app(app_id); app != nullptr && app->notify) app->notify->bump();
+  return true;
+}
+
 void Daemon::send_app_error(uint32_t app_id, uint32_t request_id, int err, const std::string& msg,
                             uint16_t refused, int alert, bool alert_sent) {
   smtd_app_error e;
@@ -282,6 +289,13 @@ void Daemon::handle_app_message(App* app, const uint8_t* msg, size_t len,
 }
 
 void Daemon::app_table(App* app, const smtd_app_hdr& req) {
+  if (!app->notify) {
+    auto page = NotifyPage::create();
+    if (!page) {
+      return send_app_error(app->id, req.request_id, page.error().code, page.error().message);
+    }
+    app->notify.emplace(std::move(*page));
+  }
   if (!app->table) {
     auto t = maps_->create_owner_table(app->id);
     if (!t) return send_app_error(app->id, req.request_id, t.error().code, t.error().message);
@@ -294,7 +308,7 @@ void Daemon::app_table(App* app, const smtd_app_hdr& req) {
   r.owner_id = app->id;
   r.entries = SMT_OWNER_TABLE_SESSIONS;
   r.entry_size = sizeof(smt_owner_table_entry);
-  send_app(app->id, &r, sizeof r, app->table.get());
+  send_app_fds(app->id, &r, sizeof r, {app->table.get(), app->notify->fd()});
 }
 
 void Daemon::app_stats(App* app, const uint8_t* msg, size_t len) {

@@ -216,7 +216,7 @@ void Daemon::on_open(PeerChannel* ch, const OpenMsg& m) {
   keylog_.write_session(in, *secrets);
   // The holder has its keys before READY leaves, so the initiator's first
   // packet finds both the map entry and a ready engine.
-  if (!send_app(app->id, r, sizeof *r)) {
+  if (!notify_app(app->id, r, sizeof *r)) {
     close_session(name, false, 0);
     refuse(RefuseReason::kInternal, "the application holding the port went away");
     return;

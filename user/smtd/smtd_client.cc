@@ -261,9 +261,12 @@ Result<OwnerTableGrant> SmtdClient::owner_table() {
       t.entry_size != sizeof(smt_owner_table_entry)) {
     return make_error(EPROTO, "TABLE_GRANTED describes another table layout than this build's");
   }
-  if (last_fds_.size() != 1) return make_error(EPROTO, "TABLE_GRANTED came without the table's fd");
+  if (last_fds_.size() != 2) {
+    return make_error(EPROTO, "TABLE_GRANTED came without the table's and the notification page's fds");
+  }
   OwnerTableGrant g;
   g.fd = std::move(last_fds_[0]);
+  g.notify_fd = std::move(last_fds_[1]);
   g.owner_id = t.owner_id;
   g.entries = t.entries;
   return g;

@@ -46,6 +46,7 @@ struct OwnerTableGrant {
   UniqueFd fd;
   uint32_t owner_id = 0;
   uint32_t entries = 0;
+  UniqueFd notify_fd;  ///< the connection's notification page (NotifyPage::map_readonly)
 };
 
 /// The datapath sockets smtd created for this connection (DATAPATH).
