@@ -235,7 +235,7 @@ static __always_inline int smt_ctl_fields_ok(const struct smt_rx *rx)
 	__u64 id = smt_ld_be64(rx->hdr + 20);
 	__u64 ids[SMT_ACK_IDS];
 	__u64 off, len;
-	int i, unused_seen;
+	int i, j, unused_seen;
 
 	if (id > SMT_MESSAGE_ID_MAX || smt_ld_be64(rx->hdr + 28) == 0)
 		return 0;
@@ -264,10 +264,14 @@ static __always_inline int smt_ctl_fields_ok(const struct smt_rx *rx)
 				return 0;
 		}
 		/* Each used id at most once (0 is "unused", never a duplicate). */
-		if (ids[1] != 0 && ids[1] == ids[0])
-			return 0;
-		if (ids[2] != 0 && (ids[2] == ids[0] || ids[2] == ids[1]))
-			return 0;
+		for (i = 1; i < SMT_ACK_IDS; i++) {
+			if (ids[i] == 0)
+				break;
+			for (j = 0; j < i; j++) {
+				if (ids[i] == ids[j])
+					return 0;
+			}
+		}
 		return 1;
 	default: /* BUSY, NEED_ACK: nothing beyond the envelope */
 		return 1;

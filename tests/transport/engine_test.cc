@@ -121,14 +121,14 @@ TEST(Engine, SendsBeyondTheSocketMemoryCapFailWithEnobufsAndNothingIsLost) {
 }
 
 // One RPC at a time, the way a blocking client calls: each completed
-// response queues its id, and an ACK leaves when three are queued (one
-// packet for three RPCs, SMT_ACK_IDS) or on the client's next tick for the
-// rest; the server then frees every response without NEED_ACK.
-TEST(Engine, AcksCarryThreeIdsAndTheRestLeaveOnTheNextTick) {
+// response queues its id, and an ACK leaves when SMT_ACK_IDS (8) are queued
+// (one packet for eight RPCs) or on the client's next tick for the rest; the
+// server then frees every response without NEED_ACK.
+TEST(Engine, AcksCarryEightIdsAndTheRestLeaveOnTheNextTick) {
   EnginePair p({}, {}, link::MemoryWireConfig{});
   const int ack = (SMT_TYPE_ACK - SMT_TYPE_DATA) & 7;  // engine.h: by type, ACK in slot 0
   // Microsecond steps (not EnginePair::step, which jumps to the next timer):
-  // three RPCs fit in one tick.
+  // eight RPCs fit in one tick.
   auto one_rpc = [&] {
     auto id = p.a->send_request(p.sa, std::vector<uint8_t>(64, 7));
     ASSERT_TRUE(id.ok()) << id.error().message;
@@ -144,11 +144,14 @@ TEST(Engine, AcksCarryThreeIdsAndTheRestLeaveOnTheNextTick) {
     FAIL() << "no response within 1 ms";
   };
   const uint64_t start = p.clock.now_ns();
-  for (int i = 0; i < 3; ++i) one_rpc();
-  ASSERT_LT(p.clock.now_ns() - start, p.a->config().tick_ns) << "the RPCs straddled a tick";
-  EXPECT_EQ(p.a->stats().control_packets_sent[ack], 1u) << "three responses, one ACK";
+  static_assert(SMT_ACK_IDS == 8);
+  for (int i = 0; i < SMT_ACK_IDS - 1; ++i) one_rpc();
+  EXPECT_EQ(p.a->stats().control_packets_sent[ack], 0u) << "seven ids wait for the eighth";
   one_rpc();
-  EXPECT_EQ(p.a->stats().control_packets_sent[ack], 1u) << "the fourth id waits for the tick";
+  ASSERT_LT(p.clock.now_ns() - start, p.a->config().tick_ns) << "the RPCs straddled a tick";
+  EXPECT_EQ(p.a->stats().control_packets_sent[ack], 1u) << "eight responses, one ACK";
+  one_rpc();
+  EXPECT_EQ(p.a->stats().control_packets_sent[ack], 1u) << "the ninth id waits for the tick";
   ASSERT_TRUE(
       p.run_until([&] { return p.a->rpc_count() == 0 && p.b->rpc_count() == 0; }, 100'000'000));
   EXPECT_EQ(p.a->stats().control_packets_sent[ack], 2u);

@@ -97,7 +97,7 @@ TEST(ControlPacket, BodyLengthsFollowWireH) {
   EXPECT_EQ(control_body_len(SMT_TYPE_RPC_UNKNOWN), 4);
   EXPECT_EQ(control_body_len(SMT_TYPE_BUSY), 0);
   EXPECT_EQ(control_body_len(SMT_TYPE_NEED_ACK), 0);
-  EXPECT_EQ(control_body_len(SMT_TYPE_ACK), 32);
+  EXPECT_EQ(control_body_len(SMT_TYPE_ACK), 72);
   EXPECT_EQ(control_body_len(SMT_TYPE_DATA), -1);
   for (int t : {0x00, 0x15, 0x16, 0x19, 0xff}) {
     EXPECT_EQ(control_body_len(static_cast<uint8_t>(t)), -1) << t;

@@ -623,8 +623,8 @@ Fields control_ack_inputs() {
   f[3].second = "5000";
   f.insert(f.end(), {{"window_base", "0x00000000002e"},
                      {"id_0", "0x00000000002b"},
-                     {"id_1", "0x000000000027"},
-                     {"id_2", "0x000000000000"}});
+                     {"id_1", "0x000000000027"}});
+  for (size_t i = 2; i < SMT_ACK_IDS; ++i) f.emplace_back("id_" + dec(i), "0x000000000000");
   return f;
 }
 
