@@ -8,7 +8,9 @@
 #
 # Environment: SMT_BENCH_CPU (default 1, or 0 on a one-vCPU machine),
 # SMT_BENCH_SECONDS (openssl seconds per run, default 3),
-# SMT_BENCH_MIN_TIME (Google Benchmark min time per case, default 1).
+# SMT_BENCH_MIN_TIME (Google Benchmark min time per case, default 1),
+# SMT_BENCH_ROUNDS (pairs of openssl and SMT runs per case, default 3: the
+# table shows the medians, and the ratio is the median of each pair's ratio).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -16,6 +18,8 @@ build="$root/build"
 sizes=(64 1400 16384)
 seconds="${SMT_BENCH_SECONDS:-3}"
 min_time="${SMT_BENCH_MIN_TIME:-1}"
+rounds="${SMT_BENCH_ROUNDS:-3}"
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: SMT_BENCH_ROUNDS must be a positive integer" >&2; exit 2; }
 if [[ -n "${SMT_BENCH_CPU:-}" ]]; then
   cpu="$SMT_BENCH_CPU"
 elif (($(nproc) > 1)); then
@@ -33,26 +37,33 @@ bench="$build/tools/microbench/smt-record-bench"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-echo "pinned to vCPU $cpu (taskset -c $cpu); openssl: $(openssl version)" >&2
-for n in "${sizes[@]}"; do
-  for dir in seal open; do
-    flag=()
-    [[ "$dir" == open ]] && flag=(-decrypt)
-    echo "openssl speed -aead${flag[*]:+ ${flag[*]}} -bytes $n ... (${seconds}s)" >&2
-    taskset -c "$cpu" openssl speed -elapsed -seconds "$seconds" -aead "${flag[@]}" \
-      -bytes "$n" -evp aes-128-gcm >"$work/openssl-$dir-$n.txt" 2>&1
+echo "pinned to vCPU $cpu (taskset -c $cpu); openssl: $(openssl version); $rounds rounds" >&2
+# Each SMT case runs right after its openssl run, and every pair is repeated
+# in rounds: a shared vCPU's speed drifts by 10-20 % over seconds here, which
+# a ratio of two runs far apart in time would report as a difference.
+for ((r = 1; r <= rounds; r++)); do
+  for n in "${sizes[@]}"; do
+    for dir in seal open; do
+      flag=()
+      [[ "$dir" == open ]] && flag=(-decrypt)
+      echo "round $r: openssl speed -aead${flag[*]:+ ${flag[*]}} -bytes $n (${seconds}s), then SMT $dir" >&2
+      taskset -c "$cpu" openssl speed -elapsed -seconds "$seconds" -aead "${flag[@]}" \
+        -bytes "$n" -evp aes-128-gcm >"$work/openssl-$dir-$n-$r.txt" 2>&1
+      case_name="BM_${dir^}/$n"
+      taskset -c "$cpu" "$bench" --benchmark_filter="^${case_name}(/|\$)" \
+        --benchmark_min_time="$min_time" --benchmark_format=json \
+        --benchmark_out="$work/bench-$dir-$n-$r.json" --benchmark_out_format=json \
+        >/dev/null 2>"$work/bench.err" || { cat "$work/bench.err" >&2; exit 1; }
+    done
   done
 done
-echo "smt-record-bench ..." >&2
-taskset -c "$cpu" "$bench" --benchmark_min_time="$min_time" --benchmark_format=json \
-  --benchmark_out="$work/bench.json" --benchmark_out_format=json >/dev/null 2>"$work/bench.err" ||
-  { cat "$work/bench.err" >&2; exit 1; }
 
 cpu_model="$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
-python3 - "$work" "$cpu" "$cpu_model" "${sizes[@]}" <<'EOF'
-import json, re, sys
+python3 - "$work" "$cpu" "$cpu_model" "$rounds" "${sizes[@]}" <<'EOF'
+import json, re, statistics, sys
 
-work, cpu, model, sizes = sys.argv[1], sys.argv[2], sys.argv[3], [int(s) for s in sys.argv[4:]]
+work, cpu, model = sys.argv[1], sys.argv[2], sys.argv[3]
+rounds, sizes = int(sys.argv[4]), [int(s) for s in sys.argv[5:]]
 
 def openssl_rate(path, n):
     """Bytes/s from one `openssl speed -aead -bytes n` run (OpenSSL 3.0 output).
@@ -70,28 +81,49 @@ def openssl_rate(path, n):
         return float(rows[-1]) * 1e3
     return None
 
-bench = {}
-for b in json.load(open(f"{work}/bench.json"))["benchmarks"]:
-    m = re.match(r"BM_(Seal|Open)/(\d+)", b["name"])
-    if m and b.get("run_type", "iteration") == "iteration" and "error_occurred" not in b:
-        bench[(m.group(1).lower(), int(m.group(2)))] = b["bytes_per_second"]
+def smt_rate(path, direction, n):
+    """Bytes/s of BM_Seal/n or BM_Open/n from one smt-record-bench JSON file."""
+    try:
+        data = json.load(open(path))
+    except (OSError, ValueError):
+        return None
+    for b in data.get("benchmarks", []):
+        m = re.match(r"BM_(Seal|Open)/(\d+)(/|$)", b["name"])
+        if (m and m.group(1).lower() == direction and int(m.group(2)) == n
+                and b.get("run_type", "iteration") == "iteration" and "error_occurred" not in b):
+            return b["bytes_per_second"]
+    return None
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+# (direction, n) -> (SMT median, openssl median, median of the pairs' ratios)
+cases = {}
+for n in sizes:
+    for d in ("seal", "open"):
+        smt = [smt_rate(f"{work}/bench-{d}-{n}-{r}.json", d, n) for r in range(1, rounds + 1)]
+        ossl = [openssl_rate(f"{work}/openssl-{d}-{n}-{r}.txt", n) for r in range(1, rounds + 1)]
+        pairs = [a / b for a, b in zip(smt, ossl) if a is not None and b]
+        cases[(d, n)] = (median(smt), median(ossl), median(pairs))
 
 def gbs(v):
     return "n/a" if v is None else f"{v / 1e9:.2f}"
 
-def ratio(a, b):
-    return "n/a" if a is None or b is None or b == 0 else f"{a / b:.2f}"
+def ratio(r):
+    return "n/a" if r is None else f"{r:.2f}"
 
-print(f"CPU: {model} (pinned to vCPU {cpu} with taskset -c {cpu}); GB/s = 10^9 bytes/s")
+print(f"CPU: {model} (pinned to vCPU {cpu} with taskset -c {cpu}); GB/s = 10^9 bytes/s; "
+      f"medians of {rounds} rounds, each SMT run right after its openssl run; ratio = the "
+      "median of the rounds' ratios")
 print()
 print("| size | SMT seal GB/s | openssl seal GB/s | ratio | SMT open GB/s | openssl open GB/s | ratio |")
 print("|---:|---:|---:|---:|---:|---:|---:|")
 for n in sizes:
-    s_seal, s_open = bench.get(("seal", n)), bench.get(("open", n))
-    o_seal = openssl_rate(f"{work}/openssl-seal-{n}.txt", n)
-    o_open = openssl_rate(f"{work}/openssl-open-{n}.txt", n)
-    print(f"| {n} | {gbs(s_seal)} | {gbs(o_seal)} | {ratio(s_seal, o_seal)} "
-          f"| {gbs(s_open)} | {gbs(o_open)} | {ratio(s_open, o_open)} |")
+    s_seal, o_seal, r_seal = cases[("seal", n)]
+    s_open, o_open, r_open = cases[("open", n)]
+    print(f"| {n} | {gbs(s_seal)} | {gbs(o_seal)} | {ratio(r_seal)} "
+          f"| {gbs(s_open)} | {gbs(o_open)} | {ratio(r_open)} |")
 print()
 print("size N = TLS record content bytes. An SMT record of content N holds the 16-byte")
 print("inner header + N-16 data bytes; its AEAD covers N+1 bytes (the content type) with the")
