@@ -3,8 +3,8 @@
 // the holder refuses an fd that is not a sealed memfd.
 #include "smtd/notify_page.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 

@@ -325,7 +325,8 @@ TEST_F(LibsmtOverSmtdTest, BusyPollingClientReadsSmtdsSocketOnlyWhenNotified) {
       ASSERT_EQ(m.error().code, EAGAIN) << m.error().message;
     }
   }
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const uint64_t reads = stats(*cli).smtd_socket_reads - reads0;
   EXPECT_LE(reads, static_cast<uint64_t>(ms) + 20) << calls << " calls in " << ms << " ms";
   EXPECT_LT(reads * 10, calls) << reads << " reads of smtd's socket in " << calls << " calls";

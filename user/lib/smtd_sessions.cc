@@ -237,7 +237,7 @@ void SmtdSessions::poll(bool readable) {
         notified_ = count;
         return;
       }
-      if (n.error().code == EPROTO) continue;   // a late reply or a bad message: skip it
+      if (n.error().code == EPROTO) continue;  // a late reply or a bad message: skip it
       disconnected();
       return;
     }

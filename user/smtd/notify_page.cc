@@ -50,7 +50,7 @@ Result<NotifyPage> NotifyPage::map_readonly(UniqueFd fd) {
   if ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
     return make_error(EPROTO, "notification page: the memfd is not sealed against resizing");
   }
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd.get(), &st) != 0) return sys_error("fstat");
   if (st.st_size < static_cast<off_t>(sizeof(uint64_t))) {
     return make_error(EPROTO, "notification page: smaller than its count");
@@ -61,7 +61,8 @@ Result<NotifyPage> NotifyPage::map_readonly(UniqueFd fd) {
 }
 
 NotifyPage::NotifyPage(NotifyPage&& o) noexcept
-    : fd_(std::move(o.fd_)), map_(std::exchange(o.map_, nullptr)),
+    : fd_(std::move(o.fd_)),
+      map_(std::exchange(o.map_, nullptr)),
       count_(std::exchange(o.count_, nullptr)) {}
 
 NotifyPage& NotifyPage::operator=(NotifyPage&& o) noexcept {

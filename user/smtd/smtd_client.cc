@@ -262,7 +262,8 @@ Result<OwnerTableGrant> SmtdClient::owner_table() {
     return make_error(EPROTO, "TABLE_GRANTED describes another table layout than this build's");
   }
   if (last_fds_.size() != 2) {
-    return make_error(EPROTO, "TABLE_GRANTED came without the table's and the notification page's fds");
+    return make_error(EPROTO,
+                      "TABLE_GRANTED came without the table's and the notification page's fds");
   }
   OwnerTableGrant g;
   g.fd = std::move(last_fds_[0]);
