@@ -262,13 +262,10 @@ static __always_inline int smt_ctl_fields_ok(const struct smt_rx *rx)
 			}
 			if (unused_seen || (ids[i] & 1) == 0 || ids[i] > SMT_MESSAGE_ID_MAX)
 				return 0;
-		}
-		/* Each used id at most once (0 is "unused", never a duplicate). */
-		for (i = 1; i < SMT_ACK_IDS; i++) {
-			if (ids[i] == 0)
-				break;
+			/* Each used id at most once; used slots come first, so every
+			 * earlier slot is a used one. */
 			for (j = 0; j < i; j++) {
-				if (ids[i] == ids[j])
+				if (ids[j] == ids[i])
 					return 0;
 			}
 		}

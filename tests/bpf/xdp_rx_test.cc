@@ -223,6 +223,37 @@ TEST_F(XdpRxTest, UnknownVersionsTypesAndBadHeadersAreDropped) {
   for (const auto& f : rows) check(f);
 }
 
+// The ACK rules of docs/wire-format.md §9.7 over all SMT_ACK_IDS slots: used
+// slots first, odd ids, each at most once.
+TEST_F(XdpRxTest, AcksWithEveryIdSlotPassAndMalformedIdListsAreDropped) {
+  ControlPacket full;
+  full.type = SMT_TYPE_ACK;
+  full.sport = raw4_.remote_port;
+  full.dport = raw4_.local_port;
+  full.control_seq = 7;
+  full.window_base = 46;
+  for (size_t i = 0; i < SMT_ACK_IDS; ++i) full.acked_ids[i] = 43 - 4 * i;  // 43, 39, ... 15
+  const Bytes frame = raw4_.control_frame(full);
+  const size_t ids = kEthLen + kIpv4Len + 44 + 8;  // first byte of slot 0
+  auto with_slot = [&](size_t slot, uint8_t low_byte) {
+    Bytes f = frame;
+    std::memset(f.data() + ids + 8 * slot, 0, 8);
+    f[ids + 8 * slot + 7] = low_byte;
+    return f;
+  };
+  const Fixture rows[] = {
+      {"eight ids", frame, 0, XDP_PASS, SMT_XDP_PASS_STACK},
+      {"last slot repeats the first", with_slot(SMT_ACK_IDS - 1, 43), 0, XDP_DROP,
+       SMT_XDP_DROP_BAD_HEADER},
+      {"second slot repeats the first", with_slot(1, 43), 0, XDP_DROP, SMT_XDP_DROP_BAD_HEADER},
+      {"a request id (even)", with_slot(SMT_ACK_IDS - 1, 16), 0, XDP_DROP,
+       SMT_XDP_DROP_BAD_HEADER},
+      {"a used slot after an unused one", with_slot(SMT_ACK_IDS - 2, 0), 0, XDP_DROP,
+       SMT_XDP_DROP_BAD_HEADER},
+  };
+  for (const auto& f : rows) check(f);
+}
+
 TEST_F(XdpRxTest, UnknownSessionIsDropped) {
   TestSession wrong_port = raw4_;
   wrong_port.remote_port = 40999;
