@@ -103,6 +103,10 @@ class LibsmtOverSmtdTest : public ::testing::Test {
     pin_b_ = make_pin_root(&cleanup_, "lb");
   }
   void TearDown() override {
+    // As a test body's locals would: the echo pair goes before the smtds.
+    echo_.reset();
+    cli_.reset();
+    srv_.reset();
     a_.stop();
     b_.stop();
     cleanup_.run();
@@ -133,6 +137,20 @@ class LibsmtOverSmtdTest : public ::testing::Test {
     o.extra_args = std::move(extra_args);
     std::string err;
     ASSERT_TRUE((is_a ? a_ : b_).start(o, &err)) << err;
+  }
+
+  /// Both smtds (A's with `a_local` in its [local] section), an echo server on
+  /// B's kServerPort (srv_, echo_), a client on A's port 40000 (cli_), and one
+  /// 64 B RPC that opens their session. Callers check HasFatalFailure().
+  void start_echo_pair(const std::string& a_local = "") {
+    start(true, a_local);
+    start(false);
+    srv_ = socket(false, kServerPort);
+    ASSERT_TRUE(srv_.has_value());
+    echo_ = std::make_unique<EchoServer>(*srv_);
+    cli_ = socket(true, 40000);
+    ASSERT_TRUE(cli_.has_value());
+    ASSERT_EQ(rpc(*cli_, 64), 0) << a_.log() << b_.log();  // opens the session
   }
 
   /// A libsmt socket in host A's or B's namespace, connected to its smtd.
@@ -229,6 +247,8 @@ class LibsmtOverSmtdTest : public ::testing::Test {
   std::string dir_, pin_a_, pin_b_;
   NetnsPair ns_;
   SmtdProcess a_, b_;
+  std::optional<Socket> srv_, cli_;  // start_echo_pair()
+  std::unique_ptr<EchoServer> echo_;
 };
 
 // "LABEL SERIAL ..." lines of a key log: serial -> secret hex, per label.
@@ -298,26 +318,20 @@ TEST_F(LibsmtOverSmtdTest, ApplicationThatExitsHasItsSessionsClosedOnBothHostsAn
 // on smtd's socket per call; it reads it when smtd's count moved, and at
 // most about once a millisecond besides.
 TEST_F(LibsmtOverSmtdTest, BusyPollingClientReadsSmtdsSocketOnlyWhenNotified) {
-  start(true);
-  start(false);
-  auto srv = socket(false, kServerPort);
-  ASSERT_TRUE(srv.has_value());
-  EchoServer echo(*srv);
-  auto cli = socket(true, 40000);
-  ASSERT_TRUE(cli.has_value());
-  ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();  // opens the session
+  start_echo_pair();
+  if (HasFatalFailure()) return;
 
-  const uint64_t reads0 = stats(*cli).smtd_socket_reads;
+  const uint64_t reads0 = stats(*cli_).smtd_socket_reads;
   const auto t0 = std::chrono::steady_clock::now();
   uint64_t calls = 0;
   std::vector<uint8_t> data(64, 7);
   for (int i = 0; i < 2000; ++i) {
-    auto id = cli->send_request(server(), data);
+    auto id = cli_->send_request(server(), data);
     ASSERT_TRUE(id.ok()) << id.error().message;
     ++calls;
     for (;;) {
       ++calls;
-      auto m = cli->recv(SMT_RECV_RESPONSE | SMT_RECV_NONBLOCK, *id, 0);
+      auto m = cli_->recv(SMT_RECV_RESPONSE | SMT_RECV_NONBLOCK, *id, 0);
       if (m.ok()) {
         ASSERT_EQ(m->kind(), SMT_MSG_RESPONSE);
         break;
@@ -327,65 +341,59 @@ TEST_F(LibsmtOverSmtdTest, BusyPollingClientReadsSmtdsSocketOnlyWhenNotified) {
   }
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  const uint64_t reads = stats(*cli).smtd_socket_reads - reads0;
+  const uint64_t reads = stats(*cli_).smtd_socket_reads - reads0;
   EXPECT_LE(reads, static_cast<uint64_t>(ms) + 20) << calls << " calls in " << ms << " ms";
   EXPECT_LT(reads * 10, calls) << reads << " reads of smtd's socket in " << calls << " calls";
-  EXPECT_EQ(stats(*cli).rpcs_failed, 0u);
+  EXPECT_EQ(stats(*cli_).rpcs_failed, 0u);
 }
 
 TEST_F(LibsmtOverSmtdTest, KilledSmtdLosesNoRpcInFlightAndItsRestartIsReadopted) {
-  start(true);
-  start(false);
-  auto srv = socket(false, kServerPort);
-  ASSERT_TRUE(srv.has_value());
-  EchoServer echo(*srv);
-  auto cli = socket(true, 40000);
-  ASSERT_TRUE(cli.has_value());
-  ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();  // opens the session
-  EXPECT_EQ(stats(*cli).sessions_opened, 1u);
+  start_echo_pair();
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(stats(*cli_).sessions_opened, 1u);
 
   // 100 RPCs in flight (the server holds its answers), then smtd A dies
   // without a word.
-  echo.hold(true);
+  echo_->hold(true);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // its last recv has returned
   std::vector<uint64_t> ids;
   std::vector<uint8_t> data(20000);
   for (int i = 0; i < 100; ++i) {
     data[0] = static_cast<uint8_t>(i);
-    auto id = cli->send_request(server(), data);
+    auto id = cli_->send_request(server(), data);
     ASSERT_TRUE(id.ok()) << id.error().message;
     ids.push_back(*id);
   }
   const pid_t old_pid = a_.pid();
   a_.signal(SIGKILL);
   ASSERT_EQ(a_.wait_exit(5000), -1);
-  EXPECT_EQ(stats(*cli).rpcs_active, 100u) << "every RPC was in flight when smtd died";
-  echo.hold(false);
+  EXPECT_EQ(stats(*cli_).rpcs_active, 100u) << "every RPC was in flight when smtd died";
+  echo_->hold(false);
   size_t ok = 0;
   for (int i = 0; i < 100; ++i) {
-    auto m = cli->recv(SMT_RECV_RESPONSE, ids[i], 10000);
+    auto m = cli_->recv(SMT_RECV_RESPONSE, ids[i], 10000);
     ASSERT_TRUE(m.ok()) << "rpc " << i << ": " << m.error().message;
     ASSERT_EQ(m->kind(), SMT_MSG_RESPONSE) << "rpc " << i << ": " << strerror(m->error());
     ok += m->data().size() == data.size() && m->data()[0] == static_cast<uint8_t>(i);
   }
   EXPECT_EQ(ok, 100u);
-  EXPECT_EQ(stats(*cli).smtd_connected, 0u) << "the socket noticed smtd was gone";
-  EXPECT_EQ(rpc(*cli, 64), 0) << "the session works without smtd";
+  EXPECT_EQ(stats(*cli_).smtd_connected, 0u) << "the socket noticed smtd was gone";
+  EXPECT_EQ(rpc(*cli_, 64), 0) << "the session works without smtd";
 
   // smtd comes back: the socket reconnects and re-adopts on its own (helper
   // thread), and nothing in the engine changes.
   start(true);
   ASSERT_NE(a_.pid(), old_pid);
-  ASSERT_TRUE(eventually([&] { return stats(*cli).sessions_readopted == 1; }, 5000)) << a_.log();
-  EXPECT_EQ(stats(*cli).smtd_reconnects, 1u);
+  ASSERT_TRUE(eventually([&] { return stats(*cli_).sessions_readopted == 1; }, 5000)) << a_.log();
+  EXPECT_EQ(stats(*cli_).smtd_reconnects, 1u);
   EXPECT_TRUE(a_.wait_log("re-adopted session serial", 1000)) << a_.log();
   const std::string listed = list(true);
   EXPECT_NE(listed.find("\"state\": \"live\""), std::string::npos) << listed;
   EXPECT_NE(listed.find("\"owner_pid\": " + std::to_string(::getpid())), std::string::npos)
       << listed;
-  EXPECT_EQ(rpc(*cli, 64), 0);
-  EXPECT_EQ(stats(*cli).sessions_closed, 0u);
-  EXPECT_EQ(stats(*cli).rpcs_failed, 0u);
+  EXPECT_EQ(rpc(*cli_, 64), 0);
+  EXPECT_EQ(stats(*cli_).sessions_closed, 0u);
+  EXPECT_EQ(stats(*cli_).rpcs_failed, 0u);
 
   // A new session through the restarted smtd works.
   auto cli2 = socket(true, 40001);
@@ -398,25 +406,19 @@ TEST_F(LibsmtOverSmtdTest, KilledSmtdLosesNoRpcInFlightAndItsRestartIsReadopted)
 }
 
 TEST_F(LibsmtOverSmtdTest, PeerSmtdRestartKeepsSessionsWorkingUntilIdleExpiry) {
-  start(true, "idle_timeout = 2\n");
-  start(false);
-  auto srv = socket(false, kServerPort);
-  ASSERT_TRUE(srv.has_value());
-  EchoServer echo(*srv);
-  auto cli = socket(true, 40000);
-  ASSERT_TRUE(cli.has_value());
-  ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();
+  start_echo_pair("idle_timeout = 2\n");
+  if (HasFatalFailure()) return;
 
   // The peer's smtd restarts: RPCs complete while it is down and after; the
   // server re-adopts; the channel comes back, so nothing goes idle.
   b_.signal(SIGKILL);
   ASSERT_EQ(b_.wait_exit(5000), -1);
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(rpc(*cli, 5000), 0) << i;
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(rpc(*cli_, 5000), 0) << i;
   start(false);
-  ASSERT_TRUE(eventually([&] { return stats(*srv).sessions_readopted == 1; }, 5000)) << b_.log();
+  ASSERT_TRUE(eventually([&] { return stats(*srv_).sessions_readopted == 1; }, 5000)) << b_.log();
   std::this_thread::sleep_for(std::chrono::milliseconds(3500));  // > idle_timeout
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(rpc(*cli, 5000), 0) << i;
-  EXPECT_EQ(stats(*cli).sessions_closed, 0u) << a_.log();
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(rpc(*cli_, 5000), 0) << i;
+  EXPECT_EQ(stats(*cli_).sessions_closed, 0u) << a_.log();
   smt_session_value v;
   EXPECT_TRUE(map_entry(true, 40000, kServerPort, &v));
 
@@ -424,11 +426,11 @@ TEST_F(LibsmtOverSmtdTest, PeerSmtdRestartKeepsSessionsWorkingUntilIdleExpiry) {
   // closes it on A (PEER_CLOSED to the client socket, map entry deleted).
   ASSERT_EQ(b_.stop(), 0);
   const auto down = std::chrono::steady_clock::now();
-  EXPECT_EQ(rpc(*cli, 5000), 0) << "still working with the peer's smtd down";
+  EXPECT_EQ(rpc(*cli_, 5000), 0) << "still working with the peer's smtd down";
   ASSERT_TRUE(eventually(
       [&] {
-        (void)cli->recv(SMT_RECV_RESPONSE, 0, 20);  // lets the socket read smtd's notices
-        return stats(*cli).sessions_closed == 1;
+        (void)cli_->recv(SMT_RECV_RESPONSE, 0, 20);  // lets the socket read smtd's notices
+        return stats(*cli_).sessions_closed == 1;
       },
       8000))
       << a_.log();
@@ -439,25 +441,19 @@ TEST_F(LibsmtOverSmtdTest, PeerSmtdRestartKeepsSessionsWorkingUntilIdleExpiry) {
   EXPECT_FALSE(map_entry(true, 40000, kServerPort, &v));
   // The next request tries a new session and fails fast instead of hanging.
   const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_EQ(rpc(*cli, 64), ECONNREFUSED);
+  EXPECT_EQ(rpc(*cli_, 64), ECONNREFUSED);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(12));
 
   // B's smtd returns: A's CLOSE reaches it, and the server's session goes too.
   start(false);
   EXPECT_TRUE(eventually([&] { return !map_entry(false, kServerPort, 40000, &v); }, 8000))
       << b_.log();
-  EXPECT_TRUE(eventually([&] { return stats(*srv).sessions_closed == 1; }, 5000)) << b_.log();
+  EXPECT_TRUE(eventually([&] { return stats(*srv_).sessions_closed == 1; }, 5000)) << b_.log();
 }
 
 TEST_F(LibsmtOverSmtdTest, ForkedChildDoesNotKeepTheParentsSessionsOpen) {
-  start(true);
-  start(false);
-  auto srv = socket(false, kServerPort);
-  ASSERT_TRUE(srv.has_value());
-  EchoServer echo(*srv);
-  auto cli = socket(true, 40000);
-  ASSERT_TRUE(cli.has_value());
-  ASSERT_EQ(rpc(*cli, 64), 0) << a_.log() << b_.log();
+  start_echo_pair();
+  if (HasFatalFailure()) return;
   ASSERT_NE(list(true).find("\"local_port\": 40000"), std::string::npos);
 
   // A child inherits the process's fds, smtd's connection included; it must
@@ -468,7 +464,7 @@ TEST_F(LibsmtOverSmtdTest, ForkedChildDoesNotKeepTheParentsSessionsOpen) {
     ::sleep(3);
     ::_exit(0);
   }
-  cli.reset();  // smt_close: the connection ends, smtd closes the session
+  cli_.reset();  // smt_close: the connection ends, smtd closes the session
   EXPECT_TRUE(eventually(
       [&] { return list(true).find("\"local_port\": 40000") == std::string::npos; }, 1500))
       << list(true);
